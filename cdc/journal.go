@@ -1,0 +1,53 @@
+package cdc
+
+import (
+	"context"
+
+	"github.com/pgfeed/pgfeed/query"
+	"github.com/pgfeed/pgfeed/store"
+)
+
+// Journal is what subscribers need of the database besides the live stream:
+// the catalog of collections, consistent snapshots, and replays from a
+// cursor. It is safe for concurrent use.
+type Journal struct {
+	DB *store.DB
+}
+
+// Tables lists the tracked tables.
+func (j Journal) Tables(ctx context.Context) ([]query.Table, error) { return j.DB.Tables(ctx) }
+
+// Snapshot reads rows of t (see store.DB.ReadSnapshot) and returns them with
+// the position they were read at: changes above pos are not in rows.
+func (j Journal) Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, pos int64, err error) {
+	s, err := j.DB.ReadSnapshot(ctx, t, where, args, orderBy, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.Rows, s.Pos, nil
+}
+
+// ReadAfter returns the changes after position after, from at most maxTx
+// transactions, in stream order.
+func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Change, error) {
+	entries, err := j.DB.ReadAfter(ctx, after, maxTx)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]Change, 0, len(entries))
+	for _, e := range entries {
+		c, err := Decode(e)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, c)
+	}
+	return changes, nil
+}
+
+// Pruned is the highest pruned position: a cursor below it cannot be
+// resumed without a gap.
+func (j Journal) Pruned(ctx context.Context) (int64, error) {
+	_, pruned, err := j.DB.Head(ctx)
+	return pruned, err
+}

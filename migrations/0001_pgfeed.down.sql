@@ -1,0 +1,11 @@
+-- Removes change capture from every tracked table, then pgfeed's schema.
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT rel FROM pgfeed.tables LOOP
+        PERFORM pgfeed.untrack(t);
+    END LOOP;
+END
+$$;
+DROP SCHEMA pgfeed CASCADE;

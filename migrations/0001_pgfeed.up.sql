@@ -1,0 +1,277 @@
+-- pgfeed change capture.
+--
+-- Writers: a tracked table has three statement-level triggers (insert, update,
+-- delete) that copy the statement's transition tables into pgfeed.changes as
+-- one journal row per statement (chunked at 1000 rows), in the writer's
+-- transaction. Nothing else happens on the write path except a NOTIFY while
+-- the sequencer is idle (see pgfeed.wake), so a busy system pays no NOTIFY.
+--
+-- Sequencing: pgfeed.step() gives committed transactions gap-free positions in
+-- pgfeed.txlog, in an order that respects commit order for every row. Readers
+-- of any pgfeed instance read "WHERE position > cursor", so cursors agree
+-- across instances. Positions count journal rows: transaction T with n journal
+-- rows holds positions pos .. pos+n-1, in journal id order.
+
+CREATE SCHEMA IF NOT EXISTS pgfeed;
+
+CREATE TABLE pgfeed.changes (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    xid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    collection text NOT NULL,
+    -- 'c' create, 'u' update, 'd' delete, 'x' collection removed (untracked)
+    op         "char" NOT NULL,
+    data       jsonb,  -- array of rows after the statement (c, u)
+    old        jsonb,  -- array of rows before the statement (u, d), paired with data by index
+    at         timestamptz NOT NULL DEFAULT statement_timestamp()
+);
+CREATE INDEX changes_xid_idx ON pgfeed.changes (xid, id);
+
+CREATE TABLE pgfeed.txlog (
+    pos bigint PRIMARY KEY,  -- position of the transaction's first journal row
+    n   integer NOT NULL,    -- number of journal rows
+    xid xid8 NOT NULL UNIQUE,
+    at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The sequencer's state, one row. Whoever holds the step lock may advance it.
+CREATE TABLE pgfeed.sequencer (
+    one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+    next_pos   bigint NOT NULL,  -- position the next transaction gets
+    last_id    bigint NOT NULL,  -- highest journal id visible at the last step
+    pending    xid8[] NOT NULL,  -- transactions in progress at the last step
+    pruned_pos bigint NOT NULL   -- positions up to this one were pruned
+);
+INSERT INTO pgfeed.sequencer VALUES (true, 1, 0, '{}', 0);
+
+-- Whether the sequencer is idle (waiting for a NOTIFY). Unlogged: after a
+-- crash it is empty, which writers read as "busy" (no NOTIFY); the sequencer
+-- polls until it marks itself idle again.
+CREATE UNLOGGED TABLE pgfeed.wake (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    idle boolean NOT NULL
+);
+
+-- Readers report how far they have read, so pruning never removes a change
+-- a live reader still needs.
+CREATE TABLE pgfeed.readers (
+    name text PRIMARY KEY,
+    pos  bigint NOT NULL,
+    seen timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE pgfeed.tracked (
+    rel        regclass PRIMARY KEY,
+    collection text NOT NULL UNIQUE,
+    key        text[] NOT NULL,
+    tracked_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE VIEW pgfeed.tables AS
+SELECT t.collection, t.rel, t.key, t.tracked_at
+FROM pgfeed.tracked t
+JOIN pg_catalog.pg_class c ON c.oid = t.rel
+ORDER BY t.collection;
+
+-- The lock that serialises steps and pruning: 0x70676664 is "pgfd".
+CREATE FUNCTION pgfeed.lock_key() RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824612::bigint $$;
+
+-- step gives positions to every transaction that committed since the last
+-- step and returns the last position given so far (0 when none).
+--
+-- Why it is complete: a journal row not visible at a step either belongs to a
+-- transaction in progress then (saved in pending) or was written after the
+-- step's snapshot, and so has an id above last_id. A transaction found
+-- committed gets all its journal rows at once.
+--
+-- Why the order respects commit order per row: if transaction B changed a row
+-- after A's committed change to it, B's journal ids were all taken after A
+-- committed, so either A was stamped at an earlier step or, in the same step,
+-- A's highest id is below B's.
+--
+-- Run it in READ COMMITTED, or in a REPEATABLE READ transaction that took
+-- pg_advisory_lock(pgfeed.lock_key()) before its first statement (that is how
+-- a consistent snapshot is made: see store.Snapshot).
+CREATE FUNCTION pgfeed.step() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    s        pgfeed.sequencer%ROWTYPE;
+    v_next   bigint;
+    v_last   bigint;
+    v_pending xid8[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
+    SELECT * INTO STRICT s FROM pgfeed.sequencer;
+
+    WITH snap AS MATERIALIZED (
+        SELECT pg_current_snapshot() AS snap
+    ), fresh AS MATERIALIZED (
+        SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.id > s.last_id
+        UNION ALL
+        SELECT c.xid, c.id FROM pgfeed.changes c
+        WHERE c.xid = ANY (s.pending) AND c.id <= s.last_id
+    ), tx AS MATERIALIZED (
+        SELECT f.xid, max(f.id) AS last_id, count(*)::integer AS n
+        FROM fresh f
+        WHERE NOT EXISTS (SELECT 1 FROM pgfeed.txlog t WHERE t.xid = f.xid)
+        GROUP BY f.xid
+    ), stamped AS (
+        INSERT INTO pgfeed.txlog (pos, n, xid)
+        SELECT s.next_pos + sum(tx.n) OVER w - tx.n, tx.n, tx.xid
+        FROM tx WINDOW w AS (ORDER BY tx.last_id)
+        RETURNING pos + n AS next
+    )
+    SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
+           greatest(s.last_id, coalesce((SELECT max(id) FROM fresh), 0)),
+           ARRAY(SELECT pg_snapshot_xip(snap) FROM snap)
+    INTO v_next, v_last, v_pending;
+
+    IF v_next <> s.next_pos OR v_last <> s.last_id THEN
+        UPDATE pgfeed.sequencer SET next_pos = v_next, last_id = v_last, pending = v_pending;
+    END IF;
+    IF v_next <> s.next_pos THEN
+        PERFORM pg_notify('pgfeed', (v_next - 1)::text);
+    END IF;
+    RETURN v_next - 1;
+END
+$$;
+
+-- prune removes transactions older than keep whose positions are at or below
+-- upto (the slowest live reader), and returns the highest pruned position.
+CREATE FUNCTION pgfeed.prune(keep interval, upto bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_pruned bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
+    WITH gone AS (
+        DELETE FROM pgfeed.txlog
+        WHERE pos + n - 1 <= upto AND at < now() - keep
+        RETURNING xid, pos + n - 1 AS last
+    ), journal AS (
+        DELETE FROM pgfeed.changes c USING gone WHERE c.xid = gone.xid
+    )
+    SELECT max(last) INTO v_pruned FROM gone;
+    IF v_pruned IS NOT NULL THEN
+        UPDATE pgfeed.sequencer SET pruned_pos = greatest(pruned_pos, v_pruned)
+        RETURNING pruned_pos INTO v_pruned;
+    ELSE
+        SELECT pruned_pos INTO v_pruned FROM pgfeed.sequencer;
+    END IF;
+    RETURN v_pruned;
+END
+$$;
+
+-- track installs change capture on a table. The trigger functions are made
+-- per table, so that the primary key join and the collection name are plain
+-- SQL, planned once per session.
+CREATE FUNCTION pgfeed.track(tbl regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_kind       "char";
+    v_schema     text;
+    v_name       text;
+    v_collection text;
+    v_key        text[];
+    v_join       text;
+    v_wake       text;
+    v_fn         text;
+BEGIN
+    SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = tbl;
+    IF v_kind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION 'pgfeed can track only ordinary tables, and % is not one', tbl
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF v_schema = 'pgfeed' THEN
+        RAISE EXCEPTION 'pgfeed cannot track its own table %', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgfeed.tracked WHERE rel = tbl) THEN
+        RAISE EXCEPTION 'table % is already tracked', tbl USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    SELECT array_agg(a.attname::text ORDER BY k.ord) INTO v_key
+    FROM pg_catalog.pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = tbl AND i.indisprimary;
+    IF v_key IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key', tbl
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'pgfeed identifies rows by primary key; add one with ALTER TABLE ... ADD PRIMARY KEY';
+    END IF;
+
+    v_collection := CASE WHEN v_schema = 'public' THEN v_name ELSE v_schema || '.' || v_name END;
+    SELECT string_agg(format('pgfeed_new_row.%1$I = pgfeed_old_row.%1$I', k), ' AND ') INTO v_join FROM unnest(v_key) k;
+    v_wake := 'IF EXISTS (SELECT 1 FROM pgfeed.wake WHERE idle) THEN PERFORM pg_notify(''pgfeed_wake'', ''''); END IF;';
+    v_fn := 'pgfeed.capture_' || tbl::oid;
+
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION %1$s_ins() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        BEGIN
+            INSERT INTO pgfeed.changes (collection, op, data)
+            SELECT %2$L, 'c', jsonb_agg(r.j ORDER BY r.i)
+            FROM (SELECT to_jsonb(pgfeed_new_row) AS j, row_number() OVER () AS i FROM new_rows pgfeed_new_row) r
+            GROUP BY (r.i - 1) / 1000 ORDER BY min(r.i);
+            %3$s
+            RETURN NULL;
+        END $body$;
+        CREATE OR REPLACE FUNCTION %1$s_upd() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        BEGIN
+            -- Pair old and new rows by primary key. An update that changes the
+            -- key is recorded as a delete of the old key and a create of the new.
+            INSERT INTO pgfeed.changes (collection, op, data, old)
+            SELECT %2$L, r.op,
+                   CASE WHEN r.op <> 'd' THEN jsonb_agg(r.nj ORDER BY r.i) END,
+                   CASE WHEN r.op <> 'c' THEN jsonb_agg(r.oj ORDER BY r.i) END
+            FROM (SELECT CASE WHEN pgfeed_old_row.%5$I IS NULL THEN 'c' WHEN pgfeed_new_row.%5$I IS NULL THEN 'd' ELSE 'u' END::"char" AS op,
+                         to_jsonb(pgfeed_new_row) AS nj, to_jsonb(pgfeed_old_row) AS oj, row_number() OVER () AS i
+                  FROM new_rows pgfeed_new_row FULL JOIN old_rows pgfeed_old_row ON %4$s) r
+            GROUP BY r.op, (r.i - 1) / 1000 ORDER BY min(r.i);
+            %3$s
+            RETURN NULL;
+        END $body$;
+        CREATE OR REPLACE FUNCTION %1$s_del() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        BEGIN
+            INSERT INTO pgfeed.changes (collection, op, old)
+            SELECT %2$L, 'd', jsonb_agg(r.j ORDER BY r.i)
+            FROM (SELECT to_jsonb(pgfeed_old_row) AS j, row_number() OVER () AS i FROM old_rows pgfeed_old_row) r
+            GROUP BY (r.i - 1) / 1000 ORDER BY min(r.i);
+            %3$s
+            RETURN NULL;
+        END $body$;
+        $f$, v_fn, v_collection, v_wake, v_join, v_key[1]);
+
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', tbl, v_fn);
+
+    INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);
+    RETURN v_collection;
+END
+$$;
+
+-- untrack removes change capture from a table and records in the journal that
+-- the collection is gone, so that its subscribers are told in stream order.
+CREATE FUNCTION pgfeed.untrack(tbl regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_collection text;
+    v_fn text := 'pgfeed.capture_' || tbl::oid;
+BEGIN
+    DELETE FROM pgfeed.tracked WHERE rel = tbl RETURNING collection INTO v_collection;
+    IF v_collection IS NULL THEN
+        RAISE EXCEPTION 'table % is not tracked', tbl USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_ins ON %s', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_upd ON %s', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_del ON %s', tbl);
+    EXECUTE format('DROP FUNCTION IF EXISTS %1$s_ins(), %1$s_upd(), %1$s_del()', v_fn);
+    INSERT INTO pgfeed.changes (collection, op) VALUES (v_collection, 'x');
+    RETURN v_collection;
+END
+$$;

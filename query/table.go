@@ -1,0 +1,30 @@
+package query
+
+// Column is a column of a tracked table.
+type Column struct {
+	Name string
+	// Type is the PostgreSQL type name as in pg_type.typname: int2, int4,
+	// int8, numeric, float4, float8, text, varchar, bpchar, bool,
+	// timestamptz, timestamp, date, uuid, jsonb, json, bytea, ...; array
+	// types start with an underscore (_int4, _text).
+	Type string
+}
+
+// Table is a tracked table as subscribers see it: a collection.
+type Table struct {
+	Collection string   // the name clients subscribe with
+	Schema     string   // the table's schema in PostgreSQL
+	Name       string   // the table's name in PostgreSQL
+	Key        []string // primary key columns, in key order
+	Columns    []Column // every column, in table order
+}
+
+// Column returns the index of the named column in t.Columns.
+func (t *Table) Column(name string) (int, bool) {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return i, true
+		}
+	}
+	return -1, false
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgfeed/pgfeed/query"
+)
+
+// ErrNotInstalled means the database has no pgfeed schema: run
+// `pgfeed migrate up` first.
+var ErrNotInstalled = errors.New("pgfeed is not installed in this database; run `pgfeed migrate up` first")
+
+// Tables lists the tracked tables with their columns and primary keys.
+func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT t.collection, n.nspname, c.relname, t.key,
+		       array_agg(a.attname::text ORDER BY a.attnum),
+		       array_agg(ty.typname::text ORDER BY a.attnum)
+		FROM pgfeed.tracked t
+		JOIN pg_catalog.pg_class c ON c.oid = t.rel
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
+		JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+		GROUP BY t.collection, n.nspname, c.relname, t.key
+		ORDER BY t.collection`)
+	if err != nil {
+		return nil, wrapSchemaErr("list tracked tables", err)
+	}
+	defer rows.Close()
+	var tables []query.Table
+	for rows.Next() {
+		var t query.Table
+		var names, types []string
+		if err := rows.Scan(&t.Collection, &t.Schema, &t.Name, &t.Key, &names, &types); err != nil {
+			return nil, fmt.Errorf("list tracked tables: %w", err)
+		}
+		t.Columns = make([]query.Column, len(names))
+		for i := range names {
+			t.Columns[i] = query.Column{Name: names[i], Type: types[i]}
+		}
+		tables = append(tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapSchemaErr("list tracked tables", err)
+	}
+	return tables, nil
+}
+
+// Track installs change capture on the named table and returns its
+// collection name.
+func (db *DB) Track(ctx context.Context, table string) (string, error) {
+	var collection string
+	err := db.pool.QueryRow(ctx, `SELECT pgfeed.track($1::regclass)`, table).Scan(&collection)
+	if err != nil {
+		return "", wrapSchemaErr("track "+table, err)
+	}
+	return collection, nil
+}
+
+// Untrack removes change capture from the named table.
+func (db *DB) Untrack(ctx context.Context, table string) (string, error) {
+	var collection string
+	err := db.pool.QueryRow(ctx, `SELECT pgfeed.untrack($1::regclass)`, table).Scan(&collection)
+	if err != nil {
+		return "", wrapSchemaErr("untrack "+table, err)
+	}
+	return collection, nil
+}
+
+// wrapSchemaErr turns PostgreSQL errors a person can act on into one-line
+// messages: a missing pgfeed schema, a missing table.
+func wrapSchemaErr(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "3F000": // invalid_schema_name
+			return ErrNotInstalled
+		case "42P01", "42883": // undefined_table, undefined_function
+			if pe.SchemaName == "pgfeed" || containsPgfeed(pe.Message) {
+				return ErrNotInstalled
+			}
+			return fmt.Errorf("%s: %s", what, pe.Message)
+		}
+		msg := pe.Message
+		if pe.Hint != "" {
+			msg += " (" + pe.Hint + ")"
+		}
+		return fmt.Errorf("%s: %s", what, msg)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: no result", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func containsPgfeed(msg string) bool {
+	for i := 0; i+7 <= len(msg); i++ {
+		if msg[i:i+7] == "pgfeed." {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Entry is one journal row: what one statement (or a chunk of up to 1000
+// rows of it) did to one collection, with its stream position.
+type Entry struct {
+	Pos        int64  // stream position, gap-free across committed transactions
+	XID        uint64 // writer's transaction id
+	Collection string
+	Op         byte   // 'c', 'u', 'd', or 'x' (collection removed)
+	Data       []byte // JSON array of rows after the statement, or nil
+	Old        []byte // JSON array of rows before it, or nil
+	At         time.Time
+}
+
+// Step gives stream positions to every transaction that committed since the
+// last step and returns the last position given (0 before the first).
+func (db *DB) Step(ctx context.Context) (int64, error) {
+	var pos int64
+	if err := db.pool.QueryRow(ctx, `SELECT pgfeed.step()`).Scan(&pos); err != nil {
+		return 0, wrapSchemaErr("sequence journal", err)
+	}
+	return pos, nil
+}
+
+// Head is the last position given so far, without stepping.
+func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT next_pos - 1, pruned_pos FROM pgfeed.sequencer`).Scan(&head, &pruned)
+	if err != nil {
+		return 0, 0, wrapSchemaErr("read journal head", err)
+	}
+	return head, pruned, nil
+}
+
+// ReadAfter returns journal entries with positions above after, in position
+// order, from at most maxTx transactions.
+func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT p, xid, collection, op, data, old, at FROM (
+			SELECT t.pos + row_number() OVER (PARTITION BY t.pos ORDER BY c.id) - 1 AS p,
+			       t.xid::text::bigint AS xid, c.collection, c.op, c.data, c.old, c.at
+			FROM (
+				(SELECT pos, xid FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
+				UNION ALL
+				(SELECT pos, xid FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
+			) t
+			JOIN pgfeed.changes c ON c.xid = t.xid
+		) x
+		WHERE p > $1
+		ORDER BY p`, after, maxTx)
+	if err != nil {
+		return nil, wrapSchemaErr("read journal", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		var xid int64
+		var op string
+		err := row.Scan(&e.Pos, &xid, &e.Collection, &op, &e.Data, &e.Old, &e.At)
+		e.XID = uint64(xid)
+		if len(op) == 1 {
+			e.Op = op[0]
+		}
+		return e, err
+	})
+	if err != nil {
+		return nil, wrapSchemaErr("read journal", err)
+	}
+	return entries, nil
+}
+
+// SetIdle tells writers whether the sequencer is waiting for a wake-up
+// (idle: writers NOTIFY) or polling (busy: writers stay silent).
+func (db *DB) SetIdle(ctx context.Context, idle bool) error {
+	_, err := db.pool.Exec(ctx, `
+		INSERT INTO pgfeed.wake (one, idle) VALUES (true, $1)
+		ON CONFLICT (one) DO UPDATE SET idle = excluded.idle`, idle)
+	if err != nil {
+		return wrapSchemaErr("set sequencer state", err)
+	}
+	return nil
+}
+
+// ReportReader records how far the named reader has read. Pruning keeps
+// everything after the slowest reader seen within the last minute.
+func (db *DB) ReportReader(ctx context.Context, name string, pos int64) error {
+	_, err := db.pool.Exec(ctx, `
+		INSERT INTO pgfeed.readers (name, pos, seen) VALUES ($1, $2, now())
+		ON CONFLICT (name) DO UPDATE SET pos = excluded.pos, seen = excluded.seen`, name, pos)
+	if err != nil {
+		return wrapSchemaErr("report reader", err)
+	}
+	return nil
+}
+
+// ForgetReader removes a reader that stopped, so it no longer holds back
+// pruning.
+func (db *DB) ForgetReader(ctx context.Context, name string) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM pgfeed.readers WHERE name = $1`, name)
+	return err
+}
+
+// Prune removes journal entries older than keep that every live reader has
+// read, and returns the highest position pruned so far: a cursor below it
+// can no longer be resumed.
+func (db *DB) Prune(ctx context.Context, keep time.Duration, upto int64) (int64, error) {
+	var pruned int64
+	err := db.pool.QueryRow(ctx, `
+		SELECT pgfeed.prune($1::interval, least($2::bigint, coalesce(
+			(SELECT min(pos) FROM pgfeed.readers WHERE seen > now() - interval '1 minute'), $2::bigint)))`,
+		fmt.Sprintf("%d milliseconds", keep.Milliseconds()), upto).Scan(&pruned)
+	if err != nil {
+		return 0, wrapSchemaErr("prune journal", err)
+	}
+	return pruned, nil
+}
