@@ -39,9 +39,11 @@ CREATE TABLE pgfeed.sequencer (
     next_pos   bigint NOT NULL,  -- position the next transaction gets
     last_id    bigint NOT NULL,  -- highest journal id visible at the last step
     pending    xid8[] NOT NULL,  -- transactions in progress at the last step
+    horizon    xid8 NOT NULL,    -- xmax of the last step's snapshot: transactions
+                                 -- from here on were not listed in pending
     pruned_pos bigint NOT NULL   -- positions up to this one were pruned
 );
-INSERT INTO pgfeed.sequencer VALUES (true, 1, 0, '{}', 0);
+INSERT INTO pgfeed.sequencer VALUES (true, 1, 0, '{}', '0', 0);
 
 -- Whether the sequencer is idle (waiting for a NOTIFY). Unlogged: after a
 -- crash it is empty, which writers read as "busy" (no NOTIFY); the sequencer
@@ -80,9 +82,12 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824612::bigint $$;
 -- step and returns the last position given so far (0 when none).
 --
 -- Why it is complete: a journal row not visible at a step either belongs to a
--- transaction in progress then (saved in pending) or was written after the
--- step's snapshot, and so has an id above last_id. A transaction found
--- committed gets all its journal rows at once.
+-- transaction in progress then, or was written after the step's snapshot and
+-- so has an id above last_id. A transaction in progress is either listed in
+-- the snapshot's xip (saved in pending) or has an xid at or above the
+-- snapshot's xmax (saved as horizon: xmax is one past the latest completed
+-- transaction, so running transactions can stand above it). A transaction
+-- found committed gets all its journal rows at once.
 --
 -- Why the order respects commit order per row: if transaction B changed a row
 -- after A's committed change to it, B's journal ids were all taken after A
@@ -99,6 +104,7 @@ DECLARE
     v_next   bigint;
     v_last   bigint;
     v_pending xid8[];
+    v_horizon xid8;
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT * INTO STRICT s FROM pgfeed.sequencer;
@@ -110,6 +116,9 @@ BEGIN
         UNION ALL
         SELECT c.xid, c.id FROM pgfeed.changes c
         WHERE c.xid = ANY (s.pending) AND c.id <= s.last_id
+        UNION ALL
+        SELECT c.xid, c.id FROM pgfeed.changes c
+        WHERE c.xid >= s.horizon AND c.id <= s.last_id
     ), tx AS MATERIALIZED (
         SELECT f.xid, max(f.id) AS last_id, count(*)::integer AS n
         FROM fresh f
@@ -123,11 +132,13 @@ BEGIN
     )
     SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
            greatest(s.last_id, coalesce((SELECT max(id) FROM fresh), 0)),
-           ARRAY(SELECT pg_snapshot_xip(snap) FROM snap)
-    INTO v_next, v_last, v_pending;
+           ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
+           (SELECT pg_snapshot_xmax(snap) FROM snap)
+    INTO v_next, v_last, v_pending, v_horizon;
 
     IF v_next <> s.next_pos OR v_last <> s.last_id THEN
-        UPDATE pgfeed.sequencer SET next_pos = v_next, last_id = v_last, pending = v_pending;
+        UPDATE pgfeed.sequencer
+        SET next_pos = v_next, last_id = v_last, pending = v_pending, horizon = v_horizon;
     END IF;
     IF v_next <> s.next_pos THEN
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);

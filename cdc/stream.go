@@ -1,0 +1,406 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgfeed/pgfeed/store"
+	"github.com/rs/zerolog"
+)
+
+// leaderKey is the advisory lock the sequencing instance holds on its
+// listening connection ("pgfl"); the step lock itself is pgfeed.lock_key().
+const leaderKey = 1885824620
+
+// Notification channels: the sequencer announces new positions on
+// chanPositions; writers wake an idle sequencer on chanWake.
+const (
+	chanPositions = "pgfeed"
+	chanWake      = "pgfeed_wake"
+)
+
+// Options configure a Stream.
+type Options struct {
+	// Name identifies this reader in pgfeed.readers, so that pruning keeps
+	// what it has not read. Default "pgfeed".
+	Name string
+	// From is the position to start after. Negative (the default through
+	// NewStream's zero value handling, see StartAtHead) means the journal
+	// head at start: only changes committed from then on are emitted.
+	From int64
+	// StartAtHead ignores From and starts at the journal head.
+	StartAtHead bool
+	// Poll bounds how long a missed wake-up can delay a change. Default 250ms.
+	Poll time.Duration
+	// Busy is how often the sequencer steps while changes keep coming.
+	// Default 2ms.
+	Busy time.Duration
+	// Linger is how long the sequencer keeps polling at the Busy interval
+	// after the last change before it goes idle and asks writers for a
+	// NOTIFY. Default 100ms.
+	Linger time.Duration
+	// BatchTx is the most transactions read per journal query. Default 256.
+	BatchTx int
+	// Retention is how long journal entries are kept; 0 keeps them forever.
+	Retention time.Duration
+	// PruneEvery is how often the sequencer prunes. Default 1 minute.
+	PruneEvery time.Duration
+	Logger     zerolog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Name == "" {
+		o.Name = "pgfeed"
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.Busy <= 0 {
+		o.Busy = 2 * time.Millisecond
+	}
+	if o.Linger <= 0 {
+		o.Linger = 100 * time.Millisecond
+	}
+	if o.BatchTx <= 0 {
+		o.BatchTx = 256
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Minute
+	}
+}
+
+// Positioner is an optional Sink capability: the Stream tells it the
+// position it starts after, before the first Publish.
+type Positioner interface {
+	SetPosition(pos int64)
+}
+
+// Stream follows the journal and hands every committed change, exactly once
+// and in stream order, to its Sink.
+type Stream struct {
+	db   *store.DB
+	sink Sink
+	opts Options
+	log  zerolog.Logger
+
+	pos     atomic.Int64 // last position published
+	head    atomic.Int64 // last position known to exist
+	ready   atomic.Bool
+	leader  atomic.Bool
+	started bool
+	readSig chan struct{} // something new may be in the journal
+	wakeSig chan struct{} // a writer asked the idle sequencer to step
+}
+
+// NewStream creates a stream over db that publishes to sink.
+func NewStream(db *store.DB, sink Sink, opts Options) *Stream {
+	opts.setDefaults()
+	return &Stream{
+		db:      db,
+		sink:    sink,
+		opts:    opts,
+		log:     opts.Logger.With().Str("component", "cdc").Logger(),
+		readSig: make(chan struct{}, 1),
+		wakeSig: make(chan struct{}, 1),
+	}
+}
+
+// Position is the last position published to the sink.
+func (s *Stream) Position() int64 { return s.pos.Load() }
+
+// Ready reports whether the stream is connected and caught up.
+func (s *Stream) Ready() bool { return s.ready.Load() }
+
+// Leader reports whether this stream currently runs the sequencer.
+func (s *Stream) Leader() bool { return s.leader.Load() }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the journal until ctx ends. Lost connections and restarted
+// servers are retried with backoff; Run returns ctx's error, or an error
+// that retrying cannot fix (pgfeed not installed).
+func (s *Stream) Run(ctx context.Context) error {
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.db.ForgetReader(ctx, s.opts.Name)
+	}()
+	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
+	for {
+		began := time.Now()
+		err := s.session(ctx)
+		if time.Since(began) > 10*time.Second {
+			backoff.reset()
+		}
+		s.ready.Store(false)
+		s.leader.Store(false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, store.ErrNotInstalled) {
+			return err
+		}
+		d := backoff.next()
+		s.log.Warn().Err(err).Dur("retry_in", d).Msg("change stream interrupted")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// session is one connected period: a LISTEN connection, the sequencer if
+// this instance holds the leader lock, and the reader.
+func (s *Stream) session(ctx context.Context) error {
+	l, err := s.db.Listen(ctx, chanPositions, chanWake)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if !s.started {
+		if err := s.start(ctx); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	for _, run := range []func(context.Context) error{
+		func(ctx context.Context) error { return s.listen(ctx, l) },
+		s.read,
+		s.sequence,
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- run(ctx) }()
+	}
+	first := <-errc
+	cancel()
+	wg.Wait()
+	return first
+}
+
+func (s *Stream) start(ctx context.Context) error {
+	head, _, err := s.db.Head(ctx)
+	if err != nil {
+		return err
+	}
+	from := s.opts.From
+	if s.opts.StartAtHead || from < 0 {
+		from = head
+	}
+	s.pos.Store(from)
+	s.head.Store(head)
+	if p, ok := s.sink.(Positioner); ok {
+		p.SetPosition(from)
+	}
+	s.started = true
+	s.log.Info().Int64("position", from).Msg("change stream started")
+	return nil
+}
+
+// listen owns the LISTEN connection: it turns notifications into signals,
+// ticks the fallback poll, and tries for the leader lock.
+func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
+	for {
+		if !s.leader.Load() {
+			ok, err := l.TryLock(ctx, leaderKey)
+			if err != nil {
+				return fmt.Errorf("leader lock: %w", err)
+			}
+			if ok {
+				s.log.Info().Msg("this instance runs the sequencer")
+				s.leader.Store(true)
+			}
+		}
+		n, err := l.Wait(ctx, s.opts.Poll)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		if n == nil { // fallback poll
+			signal(s.readSig)
+			signal(s.wakeSig)
+			continue
+		}
+		switch n.Channel {
+		case chanPositions:
+			signal(s.readSig)
+		case chanWake:
+			signal(s.wakeSig)
+		}
+	}
+}
+
+// read publishes journal entries after the current position whenever
+// signalled, until it has caught up.
+func (s *Stream) read(ctx context.Context) error {
+	report := time.NewTicker(10 * time.Second)
+	defer report.Stop()
+	if err := s.db.ReportReader(ctx, s.opts.Name, s.pos.Load()); err != nil {
+		return err
+	}
+	for {
+		if err := s.catchUp(ctx); err != nil {
+			return err
+		}
+		s.ready.Store(true)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.readSig:
+		case <-report.C:
+			if err := s.db.ReportReader(ctx, s.opts.Name, s.pos.Load()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *Stream) catchUp(ctx context.Context) error {
+	for {
+		from := s.pos.Load()
+		entries, err := s.db.ReadAfter(ctx, from, s.opts.BatchTx)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		batch := make([]Change, 0, len(entries))
+		for _, e := range entries {
+			if e.Pos != from+1 {
+				return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
+			}
+			c, err := Decode(e)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, c)
+			from = e.Pos
+		}
+		s.sink.Publish(batch)
+		s.pos.Store(from)
+		if from > s.head.Load() {
+			s.head.Store(from)
+		}
+	}
+}
+
+// sequence runs while this instance holds the leader lock: it steps every
+// Busy interval while transactions keep committing, and when the journal
+// has been quiet for Linger it marks itself idle, so that the next writer
+// sends one NOTIFY, and waits for that or the fallback poll.
+func (s *Stream) sequence(ctx context.Context) error {
+	prune := time.NewTicker(s.opts.PruneEvery)
+	defer prune.Stop()
+	idle := false
+	lastWork := time.Now()
+	busy := time.NewTimer(0)
+	defer busy.Stop()
+	for {
+		if !s.leader.Load() {
+			// Another instance sequences; listen tries for the lock.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.wakeSig:
+				continue
+			}
+		}
+		if idle {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.wakeSig:
+			case <-prune.C:
+				if err := s.prune(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.db.SetIdle(ctx, false); err != nil {
+				return err
+			}
+			idle = false
+			lastWork = time.Now()
+		} else {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-busy.C:
+			case <-prune.C:
+				if err := s.prune(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		pos, err := s.db.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if pos > s.head.Load() {
+			s.head.Store(pos)
+			signal(s.readSig)
+			lastWork = time.Now()
+		} else if time.Since(lastWork) >= s.opts.Linger {
+			// Go idle, then step once more: a transaction that committed
+			// while writers still saw us busy is picked up here.
+			if err := s.db.SetIdle(ctx, true); err != nil {
+				return err
+			}
+			idle = true
+			pos, err := s.db.Step(ctx)
+			if err != nil {
+				return err
+			}
+			if pos > s.head.Load() {
+				s.head.Store(pos)
+				signal(s.readSig)
+				signal(s.wakeSig)
+			}
+			continue
+		}
+		busy.Reset(s.opts.Busy)
+	}
+}
+
+func (s *Stream) prune(ctx context.Context) error {
+	if s.opts.Retention <= 0 {
+		return nil
+	}
+	pruned, err := s.db.Prune(ctx, s.opts.Retention, s.pos.Load())
+	if err != nil {
+		return err
+	}
+	s.log.Debug().Int64("pruned_upto", pruned).Msg("journal pruned")
+	return nil
+}
+
+// backoff doubles a delay up to a maximum.
+type backoff struct{ min, max, cur time.Duration }
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
