@@ -1,4 +1,5 @@
 -- Removes change capture from every tracked table, then pgfeed's schema.
+DROP EVENT TRIGGER IF EXISTS pgfeed_drop;
 DO $$
 DECLARE
     t regclass;

@@ -286,3 +286,33 @@ BEGIN
     RETURN v_collection;
 END
 $$;
+
+-- When a tracked table is dropped, forget it and record in the journal that
+-- the collection is gone, as untrack does. Event triggers need a superuser;
+-- without one, a dropped table is still forgotten by the tables view, and its
+-- subscribers are told when pgfeed next reloads its catalog.
+CREATE FUNCTION pgfeed.on_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT t.rel::oid AS relid, t.collection
+        FROM pg_event_trigger_dropped_objects() o
+        JOIN pgfeed.tracked t ON t.rel::oid = o.objid
+        WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+    LOOP
+        DELETE FROM pgfeed.tracked WHERE rel::oid = r.relid;
+        EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), pgfeed.capture_%1$s_del()', r.relid);
+        INSERT INTO pgfeed.changes (collection, op) VALUES (r.collection, 'x');
+    END LOOP;
+END
+$$;
+
+DO $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        CREATE EVENT TRIGGER pgfeed_drop ON sql_drop EXECUTE FUNCTION pgfeed.on_drop();
+    END IF;
+END
+$$;

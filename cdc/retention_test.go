@@ -1,0 +1,98 @@
+package cdc_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+// TestPruneKeepsWhatLiveReadersNeed: pruning removes old entries, but never
+// one a live reader has not read, and reports how far it pruned so a cursor
+// older than that is known to be unrecoverable.
+func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
+	db := storetest.Open(t, u)
+	for i := 1; i <= 10; i++ {
+		storetest.Exec(t, u, `INSERT INTO p VALUES ($1)`, i)
+	}
+	head := settle(t, db)
+	if head != 10 {
+		t.Fatalf("head = %d, want 10", head)
+	}
+	// A live reader that has read up to 4 holds back pruning there.
+	if err := db.ReportReader(ctx, "slow", 4); err != nil {
+		t.Fatal(err)
+	}
+	pruned, err := db.Prune(ctx, 0, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pruned != 4 {
+		t.Fatalf("pruned up to %d, want 4 (the slow reader's position)", pruned)
+	}
+	if err := db.ForgetReader(ctx, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	// Entries younger than the retention stay.
+	if pruned, _ = db.Prune(ctx, time.Hour, head); pruned != 4 {
+		t.Fatalf("pruned up to %d with 1h retention, want 4", pruned)
+	}
+	if pruned, _ = db.Prune(ctx, 0, head); pruned != 10 {
+		t.Fatalf("pruned up to %d, want 10", pruned)
+	}
+	j := cdc.Journal{DB: db}
+	if p, err := j.Pruned(ctx); err != nil || p != 10 {
+		t.Fatalf("Pruned = %d, %v", p, err)
+	}
+	rest, err := j.ReadAfter(ctx, 0, 100)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("after pruning everything, read %d changes (%v)", len(rest), err)
+	}
+	// The stream keeps working after pruning.
+	sink := newCollector()
+	runStream(t, db, sink, cdc.Options{StartAtHead: true, Retention: time.Millisecond, PruneEvery: 20 * time.Millisecond})
+	storetest.Exec(t, u, `INSERT INTO p VALUES (11)`)
+	sink.waitFor(t, 11, 10*time.Second)
+}
+
+// TestSchemaChangesKeepStreaming: a column added to a tracked table appears
+// in later changes; untracking records a drop for its subscribers.
+func TestSchemaChangesKeepStreaming(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE s (id int PRIMARY KEY); SELECT pgfeed.track('s');
+		CREATE TABLE gone (id int PRIMARY KEY); SELECT pgfeed.track('gone');`)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	runStream(t, db, sink, cdc.Options{From: 0})
+	storetest.Exec(t, u, `INSERT INTO s VALUES (1)`)
+	storetest.Exec(t, u, `ALTER TABLE s ADD COLUMN label text DEFAULT 'x'`)
+	storetest.Exec(t, u, `INSERT INTO s VALUES (2)`)
+	storetest.Exec(t, u, `SELECT pgfeed.untrack('s')`)
+	storetest.Exec(t, u, `INSERT INTO s VALUES (3)`)
+	storetest.Exec(t, u, `DROP TABLE gone`)
+	head := settle(t, db)
+	sink.waitFor(t, head, 10*time.Second)
+	got := sink.all()
+	if len(got) != 4 {
+		t.Fatalf("got %d changes, want 4 (two creates and two drops)", len(got))
+	}
+	if got[3].Op != cdc.OpDrop || got[3].Collection != "gone" {
+		t.Errorf("after DROP TABLE: %v %s, want drop of gone", got[3].Op, got[3].Collection)
+	}
+	if tables, _ := db.Tables(context.Background()); len(tables) != 0 {
+		t.Errorf("tracked tables after untrack and drop: %v", tables)
+	}
+	if string(got[1].New[0]) != `{"id": 2, "label": "x"}` {
+		t.Errorf("row after ADD COLUMN = %s", got[1].New[0])
+	}
+	if got[2].Op != cdc.OpDrop || got[2].Collection != "s" {
+		t.Errorf("last change = %v %s, want drop of s", got[2].Op, got[2].Collection)
+	}
+}

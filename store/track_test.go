@@ -1,0 +1,100 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pgfeed/pgfeed/store"
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+// TestTrackRefusesWhatItCannotTrack: each bad request gets one clear line.
+func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `
+		CREATE TABLE keyed (id int PRIMARY KEY);
+		CREATE TABLE keyless (v int);
+		CREATE VIEW keyed_view AS SELECT * FROM keyed;
+		CREATE SCHEMA app; CREATE TABLE app.things (a int, b text, PRIMARY KEY (b, a));`)
+	db := storetest.Open(t, u)
+	if _, err := db.Track(ctx, "keyed"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ desc, table, want string }{
+		{"missing table", "nope", `relation "nope" does not exist`},
+		{"view", "keyed_view", "only ordinary tables"},
+		{"no primary key", "keyless", "has no primary key"},
+		{"already tracked", "keyed", "already tracked"},
+		{"pgfeed's own table", "pgfeed.changes", "own table"},
+	} {
+		_, err := db.Track(ctx, tc.table)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v, want one line containing %q", tc.desc, err, tc.want)
+		}
+	}
+	if _, err := db.Untrack(ctx, "keyless"); err == nil || !strings.Contains(err.Error(), "not tracked") {
+		t.Errorf("untrack of an untracked table: %v", err)
+	}
+	coll, err := db.Track(ctx, "app.things")
+	if err != nil || coll != "app.things" {
+		t.Fatalf("track app.things = %q, %v", coll, err)
+	}
+	tables, err := db.Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var things []string
+	for _, tb := range tables {
+		if tb.Collection == "app.things" {
+			things = tb.Key
+		}
+	}
+	if strings.Join(things, ",") != "b,a" {
+		t.Errorf("app.things key = %v, want [b a] in key order", things)
+	}
+}
+
+// TestNotInstalled: a database without pgfeed says how to install it.
+func TestNotInstalled(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, storetest.NewDB(t))
+	_, err := db.Tables(context.Background())
+	if err != store.ErrNotInstalled {
+		t.Fatalf("err = %v, want ErrNotInstalled", err)
+	}
+	if _, err := db.Track(context.Background(), "x"); err != store.ErrNotInstalled {
+		t.Fatalf("track: err = %v, want ErrNotInstalled", err)
+	}
+}
+
+// TestMigrateDownAndUp: pgfeed can be removed and reinstalled.
+func TestMigrateDownAndUp(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewDB(t)
+	storetest.Exec(t, u, `CREATE TABLE m (id int PRIMARY KEY)`)
+	m, err := store.NewMigrator(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, _, err := m.Version(); err != nil || v != 0 {
+		t.Fatalf("version before = %d, %v", v, err)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Exec(t, u, `SELECT pgfeed.track('m')`)
+	if err := m.Down(); err != nil {
+		t.Fatalf("down with a tracked table: %v", err)
+	}
+	storetest.Exec(t, u, `INSERT INTO m VALUES (1)`) // triggers are gone with the schema
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if v, dirty, err := m.Version(); err != nil || v != 1 || dirty {
+		t.Fatalf("version after = %d dirty=%v, %v", v, dirty, err)
+	}
+}
