@@ -103,7 +103,7 @@ func decodeOne(raw []byte) (any, error) {
 func (p *parser) node(f *Filter) (*Filter, error) {
 	p.nodes++
 	if p.nodes > p.lim.MaxNodes {
-		return nil, errorf(f.field, "filter has more than %d conditions", p.lim.MaxNodes)
+		return nil, errorf("", "filter has more than %d conditions", p.lim.MaxNodes)
 	}
 	return f, nil
 }
