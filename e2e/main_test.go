@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// repoRoot is the module root: go test runs in the package directory.
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatalf("getwd: %v", err)
+	}
+	return filepath.Dir(wd)
+}
+
+// pgfeedBin builds cmd/pgfeed once per test run (with -race when the tests
+// run with it) into bin/ and returns its path.
+func pgfeedBin(tb testing.TB) string {
+	tb.Helper()
+	root := repoRoot(tb)
+	buildOnce.Do(func() {
+		name, args := "pgfeed-e2e", []string{"build"}
+		if raceEnabled {
+			name += "-race"
+			args = append(args, "-race")
+		}
+		binPath = filepath.Join(root, "bin", name)
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(goBin, append(args, "-o", binPath, "./cmd/pgfeed")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			binPath = string(out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatalf("build pgfeed: %v\n%s", buildErr, binPath)
+	}
+	return binPath
+}

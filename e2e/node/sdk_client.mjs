@@ -1,0 +1,51 @@
+// A user's program on the official @directus/sdk realtime client, driven by
+// pgfeed's e2e tests (e2e/sdk_test.go). It subscribes to the messages
+// collection and prints one JSON line per thing that happens; it reads
+// commands ("unsubscribe", "exit") from stdin.
+//
+// Environment: PGFEED_URL (http://host:port), PGFEED_AUTH_MODE (public or
+// handshake), PGFEED_TOKEN (an access token, for handshake).
+import { createDirectus, realtime, staticToken } from "@directus/sdk";
+import WebSocket from "ws";
+import readline from "node:readline";
+
+const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+
+const authMode = process.env.PGFEED_AUTH_MODE || "public";
+let client = createDirectus(process.env.PGFEED_URL, { globals: { WebSocket } });
+if (process.env.PGFEED_TOKEN) client = client.with(staticToken(process.env.PGFEED_TOKEN));
+client = client.with(realtime({ authMode, reconnect: { delay: 200, retries: 100 } }));
+
+// "raw" lines are every frame the server sent, read from the socket itself:
+// the SDK's own message loop may skip frames that arrive back to back.
+client.onWebSocket("open", function () {
+  out({ kind: "open" });
+  this.addEventListener("message", (ev) => out({ kind: "raw", msg: JSON.parse(String(ev.data)) }));
+});
+client.onWebSocket("close", (ev) => out({ kind: "close", code: ev.code, reason: String(ev.reason || "") }));
+
+await client.connect();
+const { subscription, unsubscribe } = await client.subscribe("messages", {
+  query: { fields: ["id", "text"] },
+});
+out({ kind: "subscribed" });
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  switch (line.trim()) {
+    case "unsubscribe":
+      unsubscribe();
+      out({ kind: "unsubscribed" });
+      break;
+    case "exit":
+      client.disconnect();
+      process.exit(0);
+  }
+});
+
+try {
+  for await (const msg of subscription) out({ kind: "message", msg });
+  out({ kind: "done" });
+} catch (err) {
+  out({ kind: "error", error: err });
+  process.exit(1);
+}
