@@ -1,0 +1,147 @@
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// tokenClaims is what pgfeed reads from an access token.
+type tokenClaims struct {
+	subject string // $CURRENT_USER in filters
+	role    string
+	expires time.Time // zero: never
+}
+
+var errTokenExpired = errors.New("token expired")
+
+// verifyToken checks an HS256 access token. The subject is "sub", or "id"
+// as Directus issues it.
+func (s *Server) verifyToken(raw string) (*tokenClaims, error) {
+	if len(s.cfg.JWTSecret) == 0 {
+		return nil, errors.New("no JWT secret configured")
+	}
+	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return s.cfg.JWTSecret, nil },
+		jwt.WithValidMethods([]string{"HS256"}))
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, errTokenExpired
+		}
+		return nil, fmt.Errorf("verify token: %w", err)
+	}
+	mc, ok := tok.Claims.(jwt.MapClaims)
+	if !ok {
+		return nil, errors.New("verify token: unexpected claims")
+	}
+	cl := &tokenClaims{}
+	if sub, ok := mc["sub"].(string); ok {
+		cl.subject = sub
+	} else if id, ok := mc["id"].(string); ok {
+		cl.subject = id
+	}
+	cl.role, _ = mc["role"].(string)
+	if exp, err := mc.GetExpirationTime(); err == nil && exp != nil {
+		cl.expires = exp.Time
+	}
+	return cl, nil
+}
+
+// start sets up a new connection's authentication: a token from the
+// upgrade authenticates it; in handshake mode an unauthenticated connection
+// must send auth within the auth timeout.
+func (c *conn) start(claims *tokenClaims) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if claims != nil {
+		c.setAuthLocked(claims)
+		return
+	}
+	if c.s.cfg.AuthMode != AuthPublic {
+		c.authTimer = time.AfterFunc(c.s.cfg.AuthTimeout, c.authTimedOut)
+	}
+}
+
+// authenticated reports whether the connection may use subscriptions.
+func (c *conn) authenticated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authed || c.s.cfg.AuthMode == AuthPublic
+}
+
+func (c *conn) setAuthLocked(cl *tokenClaims) {
+	c.authed = true
+	c.user, c.role = cl.subject, cl.role
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	if c.expTimer != nil {
+		c.expTimer.Stop()
+		c.expTimer = nil
+	}
+	if !cl.expires.IsZero() {
+		c.expTimer = time.AfterFunc(time.Until(cl.expires), c.tokenExpired)
+	}
+	c.paused.Store(false)
+}
+
+func (c *conn) authTimedOut() {
+	c.mu.Lock()
+	if c.authed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.replyError("auth", newError(codeAuthTimeout, "no valid auth message within %s", c.s.cfg.AuthTimeout), nil)
+	c.closeWith(closePolicy, "authentication timed out")
+}
+
+// tokenExpired pauses the subscriptions until a fresh auth arrives within
+// the auth timeout; in public mode the connection falls back to the public
+// role instead.
+func (c *conn) tokenExpired() {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.expTimer = nil
+	c.authed = false
+	c.user, c.role = "", ""
+	if c.s.cfg.AuthMode != AuthPublic {
+		c.paused.Store(true)
+		c.authTimer = time.AfterFunc(c.s.cfg.AuthTimeout, c.authTimedOut)
+	}
+	c.mu.Unlock()
+	c.replyError("auth", newError(codeTokenExpired, "the access token expired; send a fresh auth message"), nil)
+}
+
+// handleAuth answers {"type":"auth",...}.
+func (c *conn) handleAuth(m *inbound) {
+	token, isString := jsonString(m.AccessToken)
+	switch {
+	case !isString && (present(m.Email) || present(m.Password) || present(m.RefreshToken)):
+		c.replyError("auth", newError(codeAuthFailed, "only access_token authentication is supported"), m.UID)
+		return
+	case !isString || token == "":
+		c.replyError("auth", newError(codeAuthFailed, "access_token is required and must be a string"), m.UID)
+		return
+	}
+	cl, err := c.s.verifyToken(token)
+	switch {
+	case errors.Is(err, errTokenExpired):
+		c.replyError("auth", newError(codeTokenExpired, "the access token has expired"), m.UID)
+		return
+	case err != nil:
+		c.replyError("auth", newError(codeAuthFailed, "the access token is not valid"), m.UID)
+		return
+	}
+	c.mu.Lock()
+	c.setAuthLocked(cl)
+	c.mu.Unlock()
+	b := append(make([]byte, 0, 64), `{"type":"auth","status":"ok"`...)
+	b = appendUID(b, m.UID)
+	c.send(append(b, '}'))
+}

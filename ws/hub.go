@@ -1,0 +1,291 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/query"
+)
+
+// subscription is one subscribe of one connection.
+type subscription struct {
+	c     *conn
+	uid   json.RawMessage // as the client sent it; nil when absent
+	key   string          // name within the connection
+	name  string          // collection as the client named it
+	mask  uint8           // events wanted
+	old   bool
+	since int64 // cursor to resume after, -1 when none
+	query json.RawMessage
+	item  json.RawMessage
+	user  string
+
+	// Set before the subscription is registered with the hub.
+	coll   string // canonical collection name
+	table  *query.Table
+	proj   *query.Projection
+	filter *query.Filter
+
+	// Hub state, under hub.mu.
+	state     subState
+	buf       []cdc.Change // changes published while the subscription catches up
+	group     *group
+	idx       int // index in group.subs or in collection.pending
+	cancelled atomic.Bool
+}
+
+type subState uint8
+
+const (
+	subNew subState = iota
+	subPending
+	subLive
+	subRemoved
+)
+
+// hub indexes live subscriptions by collection and, within a collection, by
+// projection, so that a change costs nothing for other collections and each
+// projection is encoded once per change.
+type hub struct {
+	s *Server
+
+	mu     sync.Mutex
+	pos    int64 // position of the last published change
+	posSet bool
+	ready  chan struct{} // closed by setPosition
+	colls  map[string]*collection
+	r      renderer // Publish's renderer, under mu
+}
+
+type collection struct {
+	table   *query.Table
+	groups  []*group
+	byProj  map[string]*group
+	pending []*subscription
+	n       int
+}
+
+type group struct {
+	proj *query.Projection
+	key  string
+	subs []*subscription
+	idx  int // index in collection.groups
+}
+
+func newHub(s *Server) *hub {
+	return &hub{s: s, ready: make(chan struct{}), colls: make(map[string]*collection)}
+}
+
+func (h *hub) setPosition(pos int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.posSet {
+		h.posSet = true
+		if pos > h.pos {
+			h.pos = pos
+		}
+		close(h.ready)
+	}
+}
+
+func (h *hub) position() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pos
+}
+
+// waitReady waits until the stream position is known.
+func (h *hub) waitReady(ctx context.Context) error {
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *hub) close() {}
+
+// publish delivers a batch of changes to the live subscriptions and buffers
+// it for those catching up.
+func (h *hub) publish(batch []cdc.Change) {
+	var dropped []*subscription
+	h.mu.Lock()
+	for i := range batch {
+		ch := &batch[i]
+		if ch.Pos > h.pos {
+			h.pos = ch.Pos
+		}
+		coll := h.colls[ch.Collection]
+		if coll == nil {
+			continue
+		}
+		for _, p := range coll.pending {
+			p.buf = append(p.buf, *ch)
+		}
+		if ch.Op == cdc.OpDrop {
+			for len(coll.groups) > 0 {
+				g := coll.groups[len(coll.groups)-1]
+				sub := g.subs[len(g.subs)-1]
+				dropped = append(dropped, sub)
+				h.removeLocked(sub)
+			}
+			continue
+		}
+		if len(coll.groups) == 0 {
+			continue
+		}
+		h.r.prepare(coll.table, ch)
+		for _, g := range coll.groups {
+			h.r.project(g.proj)
+			for _, sub := range g.subs {
+				h.r.deliver(sub)
+			}
+		}
+	}
+	h.mu.Unlock()
+	h.s.stats.changes.Add(int64(len(batch)))
+	for _, sub := range dropped {
+		h.s.dropped(sub)
+	}
+}
+
+// addPending registers sub to buffer changes from now on and returns the
+// position it starts after. ok is false when sub was cancelled meanwhile.
+func (h *hub) addPending(sub *subscription) (pos int64, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sub.cancelled.Load() || sub.state != subNew {
+		return 0, false
+	}
+	coll := h.colls[sub.coll]
+	if coll == nil {
+		coll = &collection{byProj: make(map[string]*group)}
+		h.colls[sub.coll] = coll
+	}
+	coll.table = sub.table
+	sub.idx = len(coll.pending)
+	coll.pending = append(coll.pending, sub)
+	coll.n++
+	sub.state = subPending
+	h.s.stats.subs.Add(1)
+	return h.pos, true
+}
+
+// catchUp delivers the changes buffered for sub after position last, then
+// makes it live. It returns errDropped if its collection went away.
+func (h *hub) catchUp(sub *subscription, r *renderer, last int64) error {
+	for {
+		h.mu.Lock()
+		if sub.state != subPending {
+			h.mu.Unlock()
+			return nil
+		}
+		buf := sub.buf
+		sub.buf = nil
+		if len(buf) == 0 {
+			h.makeLiveLocked(sub)
+			h.mu.Unlock()
+			return nil
+		}
+		h.mu.Unlock()
+		for i := range buf {
+			ch := &buf[i]
+			if ch.Pos <= last {
+				continue
+			}
+			if err := deliverOne(r, sub, ch); err != nil {
+				return err
+			}
+			last = ch.Pos
+		}
+	}
+}
+
+// deliverOne renders one change for one subscription that is not live.
+func deliverOne(r *renderer, sub *subscription, ch *cdc.Change) error {
+	if ch.Collection != sub.coll || sub.cancelled.Load() {
+		return nil
+	}
+	if ch.Op == cdc.OpDrop {
+		return errDropped(sub.coll)
+	}
+	r.prepare(sub.table, ch)
+	r.project(sub.proj)
+	r.deliver(sub)
+	return nil
+}
+
+func errDropped(coll string) error {
+	return newError(codeInvalidCollection, "collection %q is no longer tracked", coll)
+}
+
+func (h *hub) makeLiveLocked(sub *subscription) {
+	coll := h.colls[sub.coll]
+	h.unpendLocked(coll, sub)
+	key := sub.proj.Key()
+	g := coll.byProj[key]
+	if g == nil {
+		g = &group{proj: sub.proj, key: key, idx: len(coll.groups)}
+		coll.byProj[key] = g
+		coll.groups = append(coll.groups, g)
+	}
+	sub.group = g
+	sub.idx = len(g.subs)
+	g.subs = append(g.subs, sub)
+	sub.state = subLive
+}
+
+func (h *hub) unpendLocked(coll *collection, sub *subscription) {
+	last := coll.pending[len(coll.pending)-1]
+	coll.pending[sub.idx] = last
+	last.idx = sub.idx
+	coll.pending[len(coll.pending)-1] = nil
+	coll.pending = coll.pending[:len(coll.pending)-1]
+}
+
+// remove unregisters sub; it is idempotent and also stops a subscription
+// that has not reached the hub yet.
+func (h *hub) remove(sub *subscription) {
+	h.mu.Lock()
+	h.removeLocked(sub)
+	h.mu.Unlock()
+}
+
+func (h *hub) removeLocked(sub *subscription) {
+	sub.cancelled.Store(true)
+	coll := h.colls[sub.coll]
+	switch sub.state {
+	case subPending:
+		h.unpendLocked(coll, sub)
+		sub.buf = nil
+	case subLive:
+		g := sub.group
+		last := g.subs[len(g.subs)-1]
+		g.subs[sub.idx] = last
+		last.idx = sub.idx
+		g.subs[len(g.subs)-1] = nil
+		g.subs = g.subs[:len(g.subs)-1]
+		if len(g.subs) == 0 {
+			lg := coll.groups[len(coll.groups)-1]
+			coll.groups[g.idx] = lg
+			lg.idx = g.idx
+			coll.groups[len(coll.groups)-1] = nil
+			coll.groups = coll.groups[:len(coll.groups)-1]
+			delete(coll.byProj, g.key)
+		}
+		sub.group = nil
+	default:
+		sub.state = subRemoved
+		return
+	}
+	sub.state = subRemoved
+	h.s.stats.subs.Add(-1)
+	coll.n--
+	if coll.n == 0 {
+		delete(h.colls, sub.coll)
+	}
+}

@@ -1,0 +1,289 @@
+package ws
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const itemsSetup = `
+CREATE TABLE items (id int PRIMARY KEY, name text, qty int);
+SELECT pgfeed.track('items');
+CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b));
+SELECT pgfeed.track('pairs');
+INSERT INTO items VALUES (3, 'c', 30);
+`
+
+var cursorRe = regexp.MustCompile(`"cursor":"(\d+)"`)
+
+func cursorOf(t testing.TB, msg string) int64 {
+	t.Helper()
+	m := cursorRe.FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("no cursor in %s", msg)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+// TestSubscribeCombinations subscribes with every combination of event,
+// fields (absent, array, comma string), item and uid, writes with SQL, and
+// checks every message byte for byte.
+func TestSubscribeCombinations(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	type row struct {
+		id   int
+		name string
+		qty  int
+	}
+	projections := []struct {
+		query string // raw query JSON, "" for none
+		enc   func(r row) string
+	}{
+		{"", func(r row) string { return fmt.Sprintf(`{"id":%d,"name":%q,"qty":%d}`, r.id, r.name, r.qty) }},
+		{`{"fields":["name"]}`, func(r row) string { return fmt.Sprintf(`{"id":%d,"name":%q}`, r.id, r.name) }},
+		{`{"fields":"qty, id"}`, func(r row) string { return fmt.Sprintf(`{"id":%d,"qty":%d}`, r.id, r.qty) }},
+		{`{"fields":"*"}`, func(r row) string { return fmt.Sprintf(`{"id":%d,"name":%q,"qty":%d}`, r.id, r.name, r.qty) }},
+	}
+	type combo struct {
+		event string
+		proj  int
+		item  bool
+		uid   string
+		c     *client
+		init  string
+	}
+	var combos []*combo
+	for _, ev := range []string{"", "create", "update", "delete"} {
+		for p := range projections {
+			for _, item := range []bool{false, true} {
+				for _, uid := range []string{"", `"u-1"`, `42`} {
+					combos = append(combos, &combo{event: ev, proj: p, item: item, uid: uid})
+				}
+			}
+		}
+	}
+	for _, cb := range combos {
+		cb.c = e.dial(t, nil)
+		msg := `{"type":"subscribe","collection":"items"`
+		if cb.event != "" {
+			msg += `,"event":"` + cb.event + `"`
+		}
+		if q := projections[cb.proj].query; q != "" {
+			msg += `,"query":` + q
+		}
+		if cb.item {
+			msg += `,"item":2`
+		}
+		if cb.uid != "" {
+			msg += `,"uid":` + cb.uid
+		}
+		cb.c.send(msg + "}")
+		cb.init = cb.c.read()
+		cb.c.send(`{"type":"subscribe","collection":"pairs","event":"create","uid":"marker"}`)
+		cb.c.expectPrefix(`{"type":"subscription","event":"init","uid":"marker"`)
+	}
+
+	e.exec(`INSERT INTO items VALUES (1, 'a', 10), (2, 'b', 20)`)
+	e.exec(`UPDATE items SET qty = 11 WHERE id = 1`)
+	e.exec(`DELETE FROM items WHERE id = 2`)
+	e.exec(`INSERT INTO pairs VALUES (0, 'end', 'x')`)
+
+	for _, cb := range combos {
+		t.Run(fmt.Sprintf("event=%q/query=%s/item=%v/uid=%s", cb.event, projections[cb.proj].query, cb.item, cb.uid), func(t *testing.T) {
+			cb.c.t = t
+			enc := projections[cb.proj].enc
+			uid := ""
+			if cb.uid != "" {
+				uid = `,"uid":` + cb.uid
+			}
+			start := cursorOf(t, cb.init)
+			wantInit := `{"type":"subscription","event":"init"`
+			if cb.event == "" {
+				if cb.item {
+					wantInit += `,"data":[]`
+				} else {
+					wantInit += `,"data":[` + enc(row{3, "c", 30}) + `]`
+				}
+			}
+			wantInit += uid + fmt.Sprintf(`,"cursor":"%d"}`, start)
+			if cb.init != wantInit {
+				t.Fatalf("init\ngot  %s\nwant %s", cb.init, wantInit)
+			}
+			ev := func(event, data string, pos int64) string {
+				return fmt.Sprintf(`{"type":"subscription","event":%q,"data":[%s]%s,"cursor":"%d"}`, event, data, uid, pos)
+			}
+			var want []string
+			if cb.event == "" || cb.event == "create" {
+				if cb.item {
+					want = append(want, ev("create", enc(row{2, "b", 20}), start+1))
+				} else {
+					want = append(want, ev("create", enc(row{1, "a", 10})+","+enc(row{2, "b", 20}), start+1))
+				}
+			}
+			if (cb.event == "" || cb.event == "update") && !cb.item {
+				want = append(want, ev("update", enc(row{1, "a", 11}), start+2))
+			}
+			if cb.event == "" || cb.event == "delete" {
+				want = append(want, ev("delete", "2", start+3))
+			}
+			want = append(want, fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"a":0,"b":"end","v":"x"}],"uid":"marker","cursor":"%d"}`, start+4))
+			for _, w := range want {
+				cb.c.expect(w)
+			}
+		})
+	}
+}
+
+// TestCompositeKeys checks delete payloads and item for a two-column key.
+func TestCompositeKeys(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	all := e.dial(t, nil)
+	all.send(`{"type":"subscribe","collection":"pairs","uid":"all"}`)
+	init := all.read()
+	c := cursorOf(t, init)
+	if want := fmt.Sprintf(`{"type":"subscription","event":"init","data":[],"uid":"all","cursor":"%d"}`, c); init != want {
+		t.Fatalf("init\ngot  %s\nwant %s", init, want)
+	}
+	one := e.dial(t, nil)
+	one.send(`{"type":"subscribe","collection":"public.pairs","item":{"b":"y","a":1},"uid":"one","query":{"fields":["v"]}}`)
+	one.expect(fmt.Sprintf(`{"type":"subscription","event":"init","data":[],"uid":"one","cursor":"%d"}`, c))
+
+	e.exec(`INSERT INTO pairs VALUES (1, 'x', 'v1'), (1, 'y', 'v2')`)
+	e.exec(`UPDATE pairs SET v = 'v3' WHERE a = 1`)
+	e.exec(`DELETE FROM pairs WHERE a = 1`)
+
+	all.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"a":1,"b":"x","v":"v1"},{"a":1,"b":"y","v":"v2"}],"uid":"all","cursor":"%d"}`, c+1))
+	all.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"a":1,"b":"x","v":"v3"},{"a":1,"b":"y","v":"v3"}],"uid":"all","cursor":"%d"}`, c+2))
+	all.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[{"a":1,"b":"x"},{"a":1,"b":"y"}],"uid":"all","cursor":"%d"}`, c+3))
+	one.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"a":1,"b":"y","v":"v2"}],"uid":"one","cursor":"%d"}`, c+1))
+	one.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"a":1,"b":"y","v":"v3"}],"uid":"one","cursor":"%d"}`, c+2))
+	one.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[{"a":1,"b":"y"}],"uid":"one","cursor":"%d"}`, c+3))
+}
+
+// TestFilterLeaveAndOld checks filtered events: rows leaving the filter
+// arrive as deletes with reason "leave", rows entering as updates, and
+// "old" carries previous values.
+func TestFilterLeaveAndOld(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","old":true,"uid":"f","query":{"filter":{"qty":{"_gt":15}},"fields":["qty"]}}`)
+	init := c.read()
+	p := cursorOf(t, init)
+	if want := fmt.Sprintf(`{"type":"subscription","event":"init","data":[{"id":3,"qty":30}],"uid":"f","cursor":"%d"}`, p); init != want {
+		t.Fatalf("init\ngot  %s\nwant %s", init, want)
+	}
+	upd := e.dial(t, nil)
+	upd.send(`{"type":"subscribe","collection":"items","event":"update","uid":"u","query":{"filter":"{\"qty\":{\"_gt\":15}}"}}`)
+	upd.expectPrefix(`{"type":"subscription","event":"init","uid":"u"`)
+
+	e.exec(`INSERT INTO items VALUES (4, 'd', 5), (5, 'e', 50)`) // p+1: only 5 matches
+	e.exec(`UPDATE items SET qty = 1 WHERE id = 3`)              // p+2: 3 leaves
+	e.exec(`UPDATE items SET qty = 40 WHERE id = 4`)             // p+3: 4 enters
+	e.exec(`UPDATE items SET qty = 2 WHERE id = 1`)              // p+4: no such row: nothing
+	e.exec(`DELETE FROM items WHERE id IN (3, 4)`)               // p+5: only 4 matched
+	e.exec(`UPDATE items SET qty = qty + 1`)                     // p+6: 5 stays in
+
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":5,"qty":50}],"uid":"f","cursor":"%d"}`, p+1))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[3],"old":[{"id":3,"qty":30}],"reason":"leave","uid":"f","cursor":"%d"}`, p+2))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":4,"qty":40}],"old":[{"id":4,"qty":5}],"uid":"f","cursor":"%d"}`, p+3))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[4],"old":[{"id":4,"qty":40}],"uid":"f","cursor":"%d"}`, p+4))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":5,"qty":51}],"old":[{"id":5,"qty":50}],"uid":"f","cursor":"%d"}`, p+5))
+
+	upd.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":4,"name":"d","qty":40}],"uid":"u","cursor":"%d"}`, p+3))
+	upd.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":5,"name":"e","qty":51}],"uid":"u","cursor":"%d"}`, p+5))
+}
+
+// TestUnsubscribeAndReplace covers uid replacement and unsubscribe with and
+// without uid.
+func TestUnsubscribeAndReplace(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","event":"create","uid":1}`)
+	c.expectPrefix(`{"type":"subscription","event":"init","uid":1,`)
+	// Same uid (as a string): replaces the first.
+	c.send(`{"type":"subscribe","collection":"items","event":"delete","uid":"1"}`)
+	c.expectPrefix(`{"type":"subscription","event":"init","uid":"1",`)
+	c.send(`{"type":"subscribe","collection":"items","event":"delete","uid":"2"}`)
+	c.expectPrefix(`{"type":"subscription","event":"init","uid":"2",`)
+	e.exec(`INSERT INTO items VALUES (7, 'g', 70)`)
+	e.exec(`DELETE FROM items WHERE id = 7`)
+	got := []string{c.read(), c.read()}
+	for i, uid := range []string{`"1"`, `"2"`} {
+		if !strings.HasPrefix(got[i], `{"type":"subscription","event":"delete","data":[7],"uid":`+uid) {
+			t.Fatalf("message %d: %s", i, got[i])
+		}
+	}
+	c.send(`{"type":"unsubscribe","uid":"1"}`)
+	c.expect(`{"type":"subscription","event":"unsubscribe","uid":"1"}`)
+	c.send(`{"type":"unsubscribe","uid":"1"}`)
+	c.expect(`{"type":"unsubscribe","status":"error","error":{"code":"INVALID_PAYLOAD","message":"no subscription with this uid"},"uid":"1"}`)
+	c.send(`{"type":"unsubscribe"}`)
+	c.expect(`{"type":"subscription","event":"unsubscribe"}`)
+	e.exec(`INSERT INTO items VALUES (8, 'h', 80)`)
+	e.exec(`DELETE FROM items WHERE id = 8`)
+	c.alive() // nothing arrived before the pong
+	if n := e.srv.Stats().Subscriptions; n != 0 {
+		t.Fatalf("subscriptions=%d, want 0", n)
+	}
+}
+
+// TestSinceReplay resumes from a cursor: the missed changes arrive, then
+// live ones; a cursor older than the journal gets a fresh snapshot.
+func TestSinceReplay(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","uid":"s","query":{"fields":["name"]}}`)
+	p := cursorOf(t, c.read())
+	e.exec(`INSERT INTO items VALUES (1, 'a', 10)`)
+	c.expectPrefix(`{"type":"subscription","event":"create"`)
+	c.nc.Close()
+
+	e.exec(`UPDATE items SET name = 'b' WHERE id = 1`) // p+2
+	e.exec(`INSERT INTO pairs VALUES (1, 'x', 'y')`)   // p+3, other collection
+	e.exec(`DELETE FROM items WHERE id = 3`)           // p+4
+	waitFor(t, "stream to pass the writes", func() bool { return e.srv.Stats().Position >= p+4 })
+
+	r := e.dial(t, nil)
+	r.send(fmt.Sprintf(`{"type":"subscribe","collection":"items","uid":"s","since":"%d","query":{"fields":["name"]}}`, p+1))
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"init","uid":"s","cursor":"%d","recovered":true}`, p+1))
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":1,"name":"b"}],"uid":"s","cursor":"%d"}`, p+2))
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[3],"uid":"s","cursor":"%d"}`, p+4))
+	e.exec(`INSERT INTO items VALUES (9, 'z', 1)`)
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":9,"name":"z"}],"uid":"s","cursor":"%d"}`, p+5))
+
+	// A cursor below the pruned position: a fresh snapshot, recovered false.
+	e.exec(`UPDATE pgfeed.sequencer SET pruned_pos = $1`, p+3)
+	old := e.dial(t, nil)
+	old.send(fmt.Sprintf(`{"type":"subscribe","collection":"items","uid":"o","since":"%d","query":{"fields":["name"]}}`, p))
+	got := old.read()
+	want := fmt.Sprintf(`{"type":"subscription","event":"init","data":[{"id":1,"name":"b"},{"id":9,"name":"z"}],"uid":"o","cursor":"%d","recovered":false}`, cursorOf(t, got))
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestUntrack tells subscribers of a collection that stops being tracked.
+func TestUntrack(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","uid":"a"}`)
+	c.expectPrefix(`{"type":"subscription","event":"init"`)
+	c.send(`{"type":"subscribe","collection":"pairs","uid":"b","event":"create"}`)
+	c.expectPrefix(`{"type":"subscription","event":"init"`)
+	e.exec(`SELECT pgfeed.untrack('items')`)
+	c.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_COLLECTION","message":"collection \"items\" is no longer tracked"},"uid":"a"}`)
+	e.exec(`INSERT INTO pairs VALUES (1, 'x', 'y')`)
+	c.expectPrefix(`{"type":"subscription","event":"create","data":[{"a":1,"b":"x","v":"y"}],"uid":"b"`)
+	c.send(`{"type":"subscribe","collection":"items","uid":"c"}`)
+	c.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_COLLECTION","message":"collection \"items\" does not exist or is not tracked"},"uid":"c"}`)
+	// Tracked again (and a new table tracked after start) can be subscribed.
+	e.exec(`SELECT pgfeed.track('items'); CREATE TABLE later (id int PRIMARY KEY); SELECT pgfeed.track('later')`)
+	reloadable := time.Now().Add(reloadEvery)
+	waitFor(t, "the catalog reload interval", func() bool { return time.Now().After(reloadable) })
+	c.send(`{"type":"subscribe","collection":"later","uid":"d"}`)
+	c.expectPrefix(`{"type":"subscription","event":"init","data":[],"uid":"d"`)
+}
