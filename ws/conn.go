@@ -143,6 +143,7 @@ func (c *conn) sendFrame(op byte, payload []byte) bool {
 	n := headerLen(len(payload)) + len(payload)
 	if len(c.out)+n > c.s.cfg.QueueBytes {
 		c.slow = true
+		c.out = c.out[:0] // frames not started are dropped: the client is behind anyway
 		c.closeLocked(closeTryAgainLater, "slow consumer: outbound queue full; reconnect with your last cursor")
 		c.mu.Unlock()
 		c.s.stats.slowClosed.Add(1)
@@ -163,7 +164,7 @@ func (c *conn) scheduleLocked() {
 	}
 }
 
-// closeWith queues a close frame after dropping frames not yet started, and
+// closeWith queues a close frame after the frames already queued, and
 // closes the socket once it is written (or after a short grace period).
 func (c *conn) closeWith(code int, reason string) {
 	c.mu.Lock()
@@ -178,7 +179,6 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closing = true
-	c.out = c.out[:0]
 	var p [125]byte
 	payload := appendClosePayload(p[:0], code, reason)
 	c.out = appendHeader(c.out, opClose, len(payload))

@@ -292,6 +292,10 @@ func token(t testing.TB, sub string, exp time.Time) string {
 	return s
 }
 
+func signed(sub string, secret []byte) (string, error) {
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub}).SignedString(secret)
+}
+
 // rawHTTP sends a raw HTTP request and returns the status line and body.
 func rawHTTP(t testing.TB, addr, req string) (status int, body string) {
 	t.Helper()
