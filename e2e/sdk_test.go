@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,13 +27,13 @@ type sdkClient struct {
 	next int // index of the first stdout line not yet consumed
 }
 
-func startSDK(t *testing.T, s *server, authMode, token string) *sdkClient {
+func startSDK(t *testing.T, url, authMode, token string) *sdkClient {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "e2e", "node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@directus", "sdk")); err != nil {
 		t.Fatalf("@directus/sdk is not installed: run `make deps` (npm ci in e2e/node): %v", err)
 	}
-	env := cleanEnv("PGFEED_URL="+s.httpURL(), "PGFEED_AUTH_MODE="+authMode, "PGFEED_TOKEN="+token)
+	env := cleanEnv("PGFEED_URL="+url, "PGFEED_AUTH_MODE="+authMode, "PGFEED_TOKEN="+token)
 	return &sdkClient{t: t, p: startProc(t, env, dir, "node", "sdk_client.mjs")}
 }
 
@@ -111,7 +112,8 @@ func TestDirectusSDK(t *testing.T) {
 			if mode == "handshake" {
 				token = signToken(t, jwtSecret)
 			}
-			c := startSDK(t, s, mode, token)
+			lb := startProxy(t, s.addr)
+			c := startSDK(t, "http://"+lb.addr(), mode, token)
 
 			// In handshake mode the SDK reports the connection open only
 			// after the server accepted its auth message.
@@ -125,24 +127,40 @@ func TestDirectusSDK(t *testing.T) {
 			storetest.Exec(t, u, `DELETE FROM messages WHERE id = 1`)
 			jsonEqual(t, "delete data", c.expectEvent("message", "delete"), `[1]`)
 
-			// Restart the server on the same address: the SDK sees 1001,
-			// reconnects, authenticates and re-sends its subscription.
+			// A rolling restart behind a load balancer: a second instance
+			// starts on the same database, the balancer sends new
+			// connections to it, and the first one stops. The SDK sees
+			// 1001, reconnects, authenticates and re-sends its subscription.
+			s2 := startServer(t, u, args...)
+			s2.waitReady(t)
+			lb.setTarget(s2.addr)
 			if code := s.stop(20 * time.Second); code != 0 {
 				t.Fatalf("server exit code = %d", code)
 			}
 			if l := c.expect("close", func(l sdkLine) bool { return l.Kind == "close" }); l.Code != 1001 {
 				t.Fatalf("SDK saw close code %d, want 1001", l.Code)
 			}
-			s = startServer(t, u, append(args, "--addr", s.addr)...)
 			c.expect("reopen", func(l sdkLine) bool { return l.Kind == "open" })
-			// The SDK subscribes twice after a reconnect (once from its
-			// reconnect hook, once from the subscription generator); the
-			// second replaces the first, as both have the same uid.
-			for i := 0; i < 2; i++ {
-				jsonEqual(t, "init data after reconnect", c.expectEvent("raw", "init"), `[]`)
-			}
+			jsonEqual(t, "init data after reconnect", c.expectEvent("raw", "init"), `[]`)
+			// The SDK may re-send its subscription twice after a reconnect
+			// (from its reconnect hook and from the subscription generator);
+			// the same uid replaces the subscription, so the new row comes
+			// either as a create or in the second init.
 			storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('after restart')`)
-			jsonEqual(t, "create after reconnect", c.expectEvent("message", "create"), `[{"id":2,"text":"after restart"}]`)
+			l := c.expect("the new row", func(l sdkLine) bool {
+				if l.Kind != "raw" || l.Msg["type"] != "subscription" {
+					return false
+				}
+				b, _ := json.Marshal(l.Msg["data"])
+				return (l.Msg["event"] == "create" || l.Msg["event"] == "init") && strings.Contains(string(b), `"after restart"`)
+			})
+			if l.Msg["event"] == "create" {
+				jsonEqual(t, "create after reconnect", l.Msg["data"], `[{"id":2,"text":"after restart"}]`)
+			} else {
+				jsonEqual(t, "init after reconnect", l.Msg["data"], `[{"id":2,"text":"after restart"}]`)
+			}
+			storetest.Exec(t, u, `UPDATE messages SET text = 'changed after restart' WHERE id = 2`)
+			jsonEqual(t, "update after reconnect", c.expectEvent("message", "update"), `[{"id":2,"text":"changed after restart"}]`)
 
 			c.command("unsubscribe")
 			c.expectEvent("raw", "unsubscribe")

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pgfeed/pgfeed/store"
+)
+
+// migrate installs (up), removes (down) or reports (version) pgfeed's schema.
+func (m *Main) migrate(ctx context.Context, action string) error {
+	mg, err := store.NewMigrator(m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", action, err)
+	}
+	defer mg.Close()
+	switch action {
+	case "up":
+		if err := mg.Up(); err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+	case "down":
+		if err := mg.Down(); err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+	}
+	v, dirty, err := mg.Version()
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", action, err)
+	}
+	switch {
+	case dirty:
+		fmt.Fprintf(m.Stdout, "pgfeed schema version %d (dirty: a migration failed halfway; fix it, then run migrate again)\n", v)
+	case v == 0:
+		fmt.Fprintln(m.Stdout, "pgfeed is not installed (schema version 0)")
+	default:
+		fmt.Fprintf(m.Stdout, "pgfeed schema version %d\n", v)
+	}
+	return nil
+}
+
+// openDB opens the configured database and closes it with m.
+func (m *Main) openDB(ctx context.Context, url string) (*store.DB, error) {
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	m.onClose(func() error { db.Close(); return nil })
+	return db, nil
+}
+
+// track installs change capture on each table, stopping at the first error.
+func (m *Main) track(ctx context.Context, tables []string) error {
+	db, err := m.openDB(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		c, err := db.Track(ctx, t)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "tracking %s as collection %q\n", t, c)
+	}
+	return nil
+}
+
+// untrack removes change capture from each table, stopping at the first
+// error.
+func (m *Main) untrack(ctx context.Context, tables []string) error {
+	db, err := m.openDB(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		c, err := db.Untrack(ctx, t)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "stopped tracking collection %q\n", c)
+	}
+	return nil
+}
+
+// tables prints the tracked tables, one a line.
+func (m *Main) tables(ctx context.Context) error {
+	db, err := m.openDB(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	ts, err := db.Tables(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "COLLECTION\tTABLE\tKEY\tCOLUMNS")
+	for _, t := range ts {
+		cols := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = c.Name + " " + c.Type
+		}
+		fmt.Fprintf(w, "%s\t%s.%s\t%s\t%s\n", t.Collection, t.Schema, t.Name,
+			strings.Join(t.Key, ","), strings.Join(cols, ", "))
+	}
+	return w.Flush()
+}

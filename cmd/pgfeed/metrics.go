@@ -1,0 +1,133 @@
+package main
+
+import (
+	"time"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/ws"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// streamMetrics sits between the change stream and the WebSocket server and
+// counts what passes: changes by operation, the stream position, and the
+// time from commit to publication.
+type streamMetrics struct {
+	next     cdc.Sink
+	position prometheus.Gauge
+	changes  *prometheus.CounterVec
+	lag      prometheus.Histogram
+}
+
+var (
+	_ cdc.Sink       = (*streamMetrics)(nil)
+	_ cdc.Positioner = (*streamMetrics)(nil)
+)
+
+func newStreamMetrics(reg prometheus.Registerer, next cdc.Sink) *streamMetrics {
+	m := &streamMetrics{
+		next: next,
+		position: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pgfeed_stream_position",
+			Help: "Last journal position published to subscribers.",
+		}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgfeed_stream_changes_total",
+			Help: "Changes (statement chunks) read from the journal, by operation.",
+		}, []string{"op"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pgfeed_stream_lag_seconds",
+			Help:    "Time from a change's commit to its publication to subscribers.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	reg.MustRegister(m.position, m.changes, m.lag)
+	return m
+}
+
+// SetPosition passes the starting position on.
+func (m *streamMetrics) SetPosition(pos int64) {
+	m.position.Set(float64(pos))
+	if p, ok := m.next.(cdc.Positioner); ok {
+		p.SetPosition(pos)
+	}
+}
+
+// Publish counts the batch and passes it on.
+func (m *streamMetrics) Publish(batch []cdc.Change) {
+	if len(batch) == 0 {
+		return
+	}
+	now := time.Now()
+	for i := range batch {
+		m.changes.WithLabelValues(batch[i].Op.String()).Inc()
+		if !batch[i].At.IsZero() {
+			m.lag.Observe(now.Sub(batch[i].At).Seconds())
+		}
+	}
+	m.position.Set(float64(batch[len(batch)-1].Pos))
+	m.next.Publish(batch)
+}
+
+// newRegistry holds the process and Go runtime collectors plus pgfeed's own.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// registerStreamState exposes the stream's readiness and leadership.
+func registerStreamState(reg prometheus.Registerer, s *cdc.Stream) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgfeed_stream_ready",
+			Help: "1 when the change stream is connected and caught up.",
+		}, func() float64 { return b(s.Ready()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgfeed_stream_leader",
+			Help: "1 when this instance runs the sequencer.",
+		}, func() float64 { return b(s.Leader()) }),
+	)
+}
+
+// registerServerStats exposes the WebSocket server's counters.
+func registerServerStats(reg prometheus.Registerer, srv *ws.Server) {
+	stat := func(f func(ws.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(srv.Stats())) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgfeed_ws_connections",
+			Help: "Open WebSocket connections.",
+		}, stat(func(s ws.Stats) int64 { return s.Conns })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgfeed_ws_subscriptions",
+			Help: "Live subscriptions.",
+		}, stat(func(s ws.Stats) int64 { return s.Subscriptions })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_ws_changes_total",
+			Help: "Changes the server fanned out.",
+		}, stat(func(s ws.Stats) int64 { return s.Changes })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_ws_delivered_total",
+			Help: "Messages queued to clients.",
+		}, stat(func(s ws.Stats) int64 { return s.Delivered })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_ws_slow_closes_total",
+			Help: "Connections closed with 1013 because they fell behind.",
+		}, stat(func(s ws.Stats) int64 { return s.SlowClosed })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_ws_rejected_total",
+			Help: "Upgrades refused (400, 401, 403, 503).",
+		}, stat(func(s ws.Stats) int64 { return s.Rejected })),
+	)
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/query"
+	"github.com/pgfeed/pgfeed/store"
+	"github.com/pgfeed/pgfeed/ws"
+)
+
+// serveHooks lets `pgfeed dev` add routes and learn the listen address.
+type serveHooks struct {
+	routes   func(db *store.DB) map[string]http.Handler
+	listened func(addr net.Addr)
+}
+
+// serve runs the WebSocket server and the change stream over the database at
+// dbURL until ctx ends, then closes every client with 1001 and stops.
+func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error {
+	c := m.Config
+	db, err := m.openDB(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	if _, err := db.Tables(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+
+	reg := newRegistry()
+	var extra map[string]http.Handler
+	if hooks != nil && hooks.routes != nil {
+		extra = hooks.routes(db)
+	}
+	var stream *cdc.Stream
+	srv, err := ws.NewServer(ws.Config{
+		AuthMode:       c.AuthMode,
+		JWTSecret:      []byte(c.JWTSecret),
+		AllowedOrigins: c.AllowedOrigins,
+		AuthTimeout:    c.AuthTimeout,
+		Heartbeat:      c.Heartbeat,
+		MaxConns:       c.MaxConns,
+		MaxFrameBytes:  c.MaxFrameBytes,
+		MaxSubsPerConn: c.MaxSubsPerConn,
+		QueueBytes:     c.QueueBytes,
+		RatePerSec:     c.RatePerSec,
+		Workers:        c.Workers,
+		Snapshots:      c.Snapshots,
+		HTTP:           newHandler(readyFunc(func() bool { return stream != nil && stream.Ready() }), reg, extra),
+		Limits:         query.Limits{DefaultLimit: c.SnapshotLimit, MaxLimit: c.MaxSnapshot},
+	}, cdc.Journal{DB: db}, m.log.With().Str("component", "ws").Logger())
+	if err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	registerServerStats(reg, srv)
+	stream = cdc.NewStream(db, newStreamMetrics(reg, srv), cdc.Options{
+		Name:        c.Name,
+		StartAtHead: true,
+		Poll:        c.Poll,
+		Retention:   c.Retention,
+		Logger:      m.log,
+	})
+	registerStreamState(reg, stream)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := stream.Run(ctx); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("change stream: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("serve: %w", err)
+		}
+	}()
+	m.log.Info().Str("component", "http").Str("addr", ln.Addr().String()).
+		Str("auth_mode", c.AuthMode).Msg("listening")
+	if hooks != nil && hooks.listened != nil {
+		hooks.listened(ln.Addr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		m.log.Info().Msg("shutting down")
+	case runErr = <-errc:
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownGrace)
+	defer scancel()
+	closeErr := srv.Close(sctx)
+	cancel()
+	wg.Wait()
+	if runErr == nil && closeErr != nil && !errors.Is(closeErr, context.Canceled) {
+		runErr = fmt.Errorf("close server: %w", closeErr)
+	}
+	return runErr
+}
+
+type readyFunc func() bool
+
+func (f readyFunc) Ready() bool { return f() }
