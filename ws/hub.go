@@ -31,6 +31,7 @@ type subscription struct {
 
 	// Hub state, under hub.mu.
 	state     subState
+	after     int64 // live: changes at or below it were delivered already (the stream may lag a snapshot)
 	buf       []cdc.Change // changes published while the subscription catches up
 	group     *group
 	idx       int // index in group.subs or in collection.pending
@@ -187,6 +188,7 @@ func (h *hub) catchUp(sub *subscription, r *renderer, last int64) error {
 		buf := sub.buf
 		sub.buf = nil
 		if len(buf) == 0 {
+			sub.after = last
 			h.makeLiveLocked(sub)
 			h.mu.Unlock()
 			return nil

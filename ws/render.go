@@ -102,7 +102,7 @@ func (r *renderer) encodedKeys() {
 // deliver queues the messages sub gets for the prepared change, after
 // project(sub.proj).
 func (r *renderer) deliver(sub *subscription) {
-	if sub.c.paused.Load() {
+	if r.ch.Pos <= sub.after || sub.c.paused.Load() {
 		return
 	}
 	f := sub.filter

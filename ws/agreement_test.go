@@ -1,0 +1,169 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSnapshotStreamAgreement subscribes clients while writers change the
+// table: each client's copy, built from init data and then events, must
+// equal the table at the end, with no change seen twice (a create of a row
+// it has, an update or delete of a row it lacks) and none missed.
+func TestSnapshotStreamAgreement(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 7))
+			for ctx.Err() == nil {
+				id := rng.IntN(60) + 1
+				var sql string
+				switch rng.IntN(5) {
+				case 0, 1:
+					sql = fmt.Sprintf(`INSERT INTO items VALUES (%d, 'n%d', %d) ON CONFLICT (id) DO UPDATE SET qty = items.qty + 1`, id, id, rng.IntN(100))
+				case 2:
+					sql = fmt.Sprintf(`UPDATE items SET qty = qty + 7, name = name || '.' WHERE id = %d`, id)
+				case 3:
+					sql = fmt.Sprintf(`DELETE FROM items WHERE id = %d`, id)
+				case 4:
+					sql = fmt.Sprintf(`UPDATE items SET qty = (qty * 3) %% 100 WHERE id %% 7 = %d`, id%7)
+				}
+				if _, err := e.db.Pool().Exec(ctx, sql); err != nil && ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+			}
+		}(uint64(w))
+	}
+
+	type sub struct {
+		c      *client
+		filter string
+		where  string
+		rows   map[string]json.RawMessage
+	}
+	filters := []struct{ filter, where string }{
+		{``, `true`},
+		{`,"query":{"filter":{"qty":{"_gt":50}},"limit":1000}`, `qty > 50`},
+		{`,"query":{"filter":{"_or":[{"qty":{"_lt":20}},{"id":{"_in":[1,2,3]}}]},"limit":1000}`, `qty < 20 OR id IN (1,2,3)`},
+	}
+	var subs []*sub
+	for i := 0; i < 15; i++ {
+		time.Sleep(100 * time.Millisecond) // spread subscriptions over the writes
+		f := filters[i%len(filters)]
+		s := &sub{c: e.dial(t, nil), filter: f.filter, where: f.where, rows: map[string]json.RawMessage{}}
+		s.c.send(`{"type":"subscribe","collection":"pairs","event":"create","uid":"marker"}`)
+		s.c.expectPrefix(`{"type":"subscription","event":"init","uid":"marker"`)
+		s.c.send(`{"type":"subscribe","collection":"items","uid":"x"` + f.filter + `}`)
+		subs = append(subs, s)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	e.exec(`INSERT INTO pairs VALUES (0, 'end', '')`)
+
+	type message struct {
+		Event  string            `json:"event"`
+		Data   []json.RawMessage `json:"data"`
+		UID    string            `json:"uid"`
+		Reason string            `json:"reason"`
+	}
+	idOf := func(row json.RawMessage) string {
+		var r struct {
+			ID json.Number `json:"id"`
+		}
+		if err := json.Unmarshal(row, &r); err != nil {
+			t.Fatalf("row %s: %v", row, err)
+		}
+		return string(r.ID)
+	}
+	for n, s := range subs {
+		events := 0
+		var initMsg string
+	read:
+		for {
+			raw := s.c.read()
+			var m message
+			if err := json.Unmarshal([]byte(raw), &m); err != nil {
+				t.Fatalf("message %s: %v", raw, err)
+			}
+			if m.UID == "marker" {
+				break read
+			}
+			if m.Event == "init" {
+				initMsg = raw
+			}
+			for _, d := range m.Data {
+				switch m.Event {
+				case "init":
+					s.rows[idOf(d)] = d
+				case "create":
+					id := idOf(d)
+					if _, ok := s.rows[id]; ok {
+						t.Fatalf("sub %d: create of row %s it already has (%s) after %s", n, id, raw, initMsg)
+					}
+					s.rows[id] = d
+				case "update":
+					id := idOf(d)
+					if _, ok := s.rows[id]; !ok && s.filter == "" {
+						t.Fatalf("sub %d: update of row %s it lacks (%s)", n, id, raw)
+					}
+					s.rows[id] = d
+				case "delete":
+					id := string(d)
+					if _, ok := s.rows[id]; !ok {
+						t.Fatalf("sub %d: delete of row %s it lacks (%s)", n, id, raw)
+					}
+					delete(s.rows, id)
+				default:
+					t.Fatalf("sub %d: unexpected %s", n, raw)
+				}
+			}
+			events++
+		}
+		want := map[string]any{}
+		rows, err := e.db.Pool().Query(context.Background(), `SELECT id::text, to_jsonb(t) FROM items t WHERE `+s.where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			var v map[string]any
+			if err := rows.Scan(&id, &v); err != nil {
+				t.Fatal(err)
+			}
+			want[id] = normalize(v)
+		}
+		rows.Close()
+		got := map[string]any{}
+		for id, r := range s.rows {
+			var v map[string]any
+			if err := json.Unmarshal(r, &v); err != nil {
+				t.Fatal(err)
+			}
+			got[id] = normalize(v)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("sub %d (%s): copy differs from the table\ngot  %v\nwant %v", n, s.where, got, want)
+		}
+		t.Logf("sub %d: %d rows, %d messages", n, len(got), events)
+	}
+}
+
+// normalize makes numbers from JSON and from pgx comparable.
+func normalize(v map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, x := range v {
+		out[k] = fmt.Sprint(x)
+	}
+	return out
+}
