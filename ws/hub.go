@@ -31,7 +31,7 @@ type subscription struct {
 
 	// Hub state, under hub.mu.
 	state     subState
-	after     int64 // live: changes at or below it were delivered already (the stream may lag a snapshot)
+	after     int64        // live: changes at or below it were delivered already (the stream may lag a snapshot)
 	buf       []cdc.Change // changes published while the subscription catches up
 	group     *group
 	idx       int // index in group.subs or in collection.pending
