@@ -149,6 +149,13 @@ func (c *conn) sendFrame(op byte, payload []byte) bool {
 		c.s.stats.slowClosed.Add(1)
 		return false
 	}
+	if cap(c.out)-len(c.out) < n {
+		// Grow in large steps: a connection settles on two buffers (the
+		// queue and the one being written) and then allocates no more.
+		nb := make([]byte, len(c.out), max(2*cap(c.out), len(c.out)+n, minQueueBuffer))
+		copy(nb, c.out)
+		c.out = nb
+	}
 	c.out = appendHeader(c.out, op, len(payload))
 	c.out = append(c.out, payload...)
 	c.scheduleLocked()
@@ -160,6 +167,7 @@ func (c *conn) sendFrame(op byte, payload []byte) bool {
 func (c *conn) scheduleLocked() {
 	if !c.flushing {
 		c.flushing = true
+		c.s.stats.queued.Add(1)
 		c.s.flushq <- c // capacity covers every connection: never blocks
 	}
 }
@@ -173,6 +181,9 @@ func (c *conn) closeWith(code int, reason string) {
 }
 
 const closeGrace = 2 * time.Second
+
+// minQueueBuffer is the smallest outbound buffer a connection allocates.
+const minQueueBuffer = 2048
 
 func (c *conn) closeLocked(code int, reason string) {
 	if c.closing || c.closed {
@@ -198,6 +209,7 @@ func (c *conn) flush() {
 		buf := c.out
 		if len(buf) == 0 {
 			c.flushing = false
+			c.s.stats.queued.Add(-1)
 			done := c.closing
 			c.mu.Unlock()
 			if done {
@@ -235,6 +247,7 @@ func (c *conn) flushSlow(buf []byte, n int) {
 		buf, n = c.out, 0
 		if len(buf) == 0 {
 			c.flushing = false
+			c.s.stats.queued.Add(-1)
 			done := c.closing
 			c.mu.Unlock()
 			if done {

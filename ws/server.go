@@ -55,10 +55,12 @@ type Stats struct {
 	SlowClosed    int64 // connections closed because their queue overflowed
 	Rejected      int64 // upgrades refused (400, 401, 403, 503)
 	Position      int64 // stream position of the last published change
+	Queued        int64 // connections with outbound frames not yet written
 }
 
 type counters struct {
 	changes, delivered, slowClosed, rejected, subs atomic.Int64
+	queued                                         atomic.Int64 // connections with frames waiting for a writer
 }
 
 // NewServer starts the event loop, the workers and the writers. Serve
@@ -155,6 +157,7 @@ func (s *Server) Stats() Stats {
 		SlowClosed:    s.stats.slowClosed.Load(),
 		Rejected:      s.stats.rejected.Load(),
 		Position:      s.hub.position(),
+		Queued:        s.stats.queued.Load(),
 	}
 }
 
