@@ -145,7 +145,7 @@ type gen struct{ rnd *rand.Rand }
 
 func (g *gen) pick(xs ...string) string { return xs[g.rnd.Intn(len(xs))] }
 
-var alphabet = []string{"a", "A", "b", "B", "é", "É", "ö", "Ö", "σ", "Σ", "ς", " ", "%", "_", `\`, `"`, "'", "ǅ", "ǆ", "İ", "i", "ß", "ẞ", "😀", "x"}
+var alphabet = []string{"a", "A", "b", "B", "é", "É", "ö", "Ö", "σ", "Σ", "ς", " ", "%", "_", `\`, `"`, "'", "ǅ", "ǆ", "İ", "i", "ß", "ẞ", "😀", "x", "\u212A", "k"}
 
 func (g *gen) text(max int) string {
 	var b strings.Builder

@@ -323,17 +323,37 @@ func foldPrefix(s []byte, p string) int {
 }
 
 func foldContains(s []byte, p string) bool {
-	for i := 0; ; {
-		if foldPrefix(s[i:], p) >= 0 {
+	if len(p) == 0 {
+		return true
+	}
+	p0 := p[0]
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			// An ASCII byte can only start a match if it folds to the
+			// pattern's first byte; non-ASCII runes are checked in full
+			// (some, like U+212A KELVIN SIGN, fold to ASCII).
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c == p0 && foldPrefix(s[i:], p) >= 0 {
+				return true
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(s[i:])
+		if (p0 >= utf8.RuneSelf || foldsToASCII(r)) && foldPrefix(s[i:], p) >= 0 {
 			return true
 		}
-		if i >= len(s) {
-			return false
-		}
-		_, n := utf8.DecodeRune(s[i:])
 		i += n
 	}
+	return false
 }
+
+// foldsToASCII reports whether the non-ASCII rune r lower-cases to ASCII
+// (TestFoldsToASCII checks the list against the whole Unicode table).
+func foldsToASCII(r rune) bool { return r == '\u0130' || r == '\u212A' }
 
 func foldSuffix(s []byte, p string) bool {
 	n := utf8.RuneCountInString(p)

@@ -3,6 +3,8 @@ package query
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00"}`
@@ -284,5 +286,13 @@ func TestParseFilterErrors(t *testing.T) {
 				t.Errorf("message = %q, want it to contain %q", qe.Message, tc.msg)
 			}
 		})
+	}
+}
+
+func TestFoldsToASCII(t *testing.T) {
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		if got, want := foldsToASCII(r), lower(r) < utf8.RuneSelf; got != want {
+			t.Errorf("foldsToASCII(%U) = %v, want %v", r, got, want)
+		}
 	}
 }
