@@ -107,3 +107,42 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestRowResetAcrossTablesDoesNotAllocate(t *testing.T) {
+	var r Row
+	a, b := []byte(rowFull), []byte(`{"a": 1, "b": "x", "v": {"k": 1}}`)
+	r.Reset(testTable, a)
+	r.Reset(compositeTable, b)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(testTable, a)
+		r.Reset(compositeTable, b)
+	})
+	if allocs != 0 {
+		t.Fatalf("Reset allocates %v times per run, want 0", allocs)
+	}
+	if got := string(r.AppendKey(nil)); got != `{"b":"x","a":1}` {
+		t.Fatalf("key = %s", got)
+	}
+}
+
+// TestMatchConcurrently matches one Row from several goroutines, as a hub
+// with worker goroutines may; run with -race.
+func TestMatchConcurrently(t *testing.T) {
+	r := mustRow(t, testTable, rowFull)
+	f := mustFilter(t, testTable, `{"s":{"_icontains":"wörld"},"n":{"_gt":1},"j":{"_neq":1}}`)
+	done := make(chan bool)
+	for i := 0; i < 4; i++ {
+		go func() {
+			ok := true
+			for j := 0; j < 1000; j++ {
+				ok = ok && f.Match(r)
+			}
+			done <- ok
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if !<-done {
+			t.Fatal("a concurrent Match returned false")
+		}
+	}
+}
