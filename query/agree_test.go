@@ -133,6 +133,48 @@ func TestAgreeWithPostgres(t *testing.T) {
 			t.Errorf("filter %s\nSQL %s %q\ndisagree on:\n%s", fj, where, args, strings.Join(diff, "\n"))
 		}
 	}
+	// A snapshot query as the protocol layer builds it from a Spec runs
+	// and returns matching rows in the requested order.
+	spec, err := query.Parse(tbl, []byte(`{"fields":"id,s","filter":{"big":{"_gte":0}},"sort":["-b","id"],"limit":7,"offset":3}`), env, query.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, args := spec.Filter.SQL(nil)
+	rows, err = conn.Query(ctx, fmt.Sprintf(`SELECT id, b FROM agree t WHERE %s ORDER BY %s LIMIT %d OFFSET %d`,
+		where, spec.OrderBy, spec.Limit, spec.Offset), args...)
+	if err != nil {
+		t.Fatalf("snapshot query: %v", err)
+	}
+	type idb struct {
+		id int
+		b  *bool
+	}
+	page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (idb, error) {
+		var x idb
+		return x, r.Scan(&x.id, &x.b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != spec.Limit || spec.Limit != 7 || spec.Offset != 3 {
+		t.Fatalf("snapshot returned %d rows, limit %d offset %d", len(page), spec.Limit, spec.Offset)
+	}
+	for i := 1; i < len(page); i++ {
+		prev, cur := page[i-1], page[i]
+		rank := func(b *bool) int { // DESC puts NULLs first, then true, then false
+			switch {
+			case b == nil:
+				return 0
+			case *b:
+				return 1
+			}
+			return 2
+		}
+		if rank(prev.b) > rank(cur.b) || (rank(prev.b) == rank(cur.b) && prev.id >= cur.id) {
+			t.Fatalf("snapshot order %v then %v violates %s", prev, cur, spec.OrderBy)
+		}
+	}
+
 	// The test is only as good as its filters: most should select some
 	// but not all rows.
 	if matchedSome < nfilters/3 {
