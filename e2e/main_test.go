@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -41,11 +40,7 @@ func pgfeedBin(tb testing.TB) string {
 			args = append(args, "-race")
 		}
 		binPath = filepath.Join(root, "bin", name)
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(goBin, append(args, "-o", binPath, "./cmd/pgfeed")...)
+		cmd := exec.Command("go", append(args, "-o", binPath, "./cmd/pgfeed")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = err

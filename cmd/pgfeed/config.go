@@ -116,7 +116,6 @@ func (c *Config) Validate(serving bool) error {
 		{"queue bytes", c.QueueBytes > 0},
 		{"rate", c.RatePerSec > 0},
 		{"snapshot limit", c.SnapshotLimit > 0},
-		{"max snapshot", c.MaxSnapshot >= c.SnapshotLimit},
 		{"retention", c.Retention > 0},
 		{"poll", c.Poll > 0},
 		{"shutdown grace", c.ShutdownGrace > 0},
@@ -125,6 +124,9 @@ func (c *Config) Validate(serving bool) error {
 		if !p.ok {
 			errs = append(errs, fmt.Errorf("%s must be positive", p.name))
 		}
+	}
+	if c.MaxSnapshot < c.SnapshotLimit {
+		errs = append(errs, fmt.Errorf("max snapshot must be at least the snapshot limit (%d)", c.SnapshotLimit))
 	}
 	if c.Workers < 0 || c.Snapshots < 0 {
 		errs = append(errs, errors.New("workers and snapshots must be 0 (the default) or more"))

@@ -118,7 +118,7 @@ func (m *Main) checkArgs() error {
 		}
 	case "track", "untrack":
 		if len(m.args) == 0 {
-			return fmt.Errorf("usage: pgfeed %s TABLE...", m.cmd)
+			return fmt.Errorf("usage: pgfeed %s TABLE [TABLE ...]", m.cmd)
 		}
 	default:
 		if len(m.args) != 0 {

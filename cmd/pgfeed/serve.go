@@ -59,7 +59,7 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		Snapshots:      c.Snapshots,
 		HTTP:           newHandler(readyFunc(func() bool { return stream != nil && stream.Ready() }), reg, extra),
 		Limits:         query.Limits{DefaultLimit: c.SnapshotLimit, MaxLimit: c.MaxSnapshot},
-	}, cdc.Journal{DB: db}, m.log.With().Str("component", "ws").Logger())
+	}, cdc.Journal{DB: db}, m.log)
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
