@@ -299,8 +299,11 @@ func bytesContains(s []byte, p string) bool {
 // character with Go's unicode.ToLower (Unicode simple case mapping). The SQL
 // side uses lower(... COLLATE "C.utf8"), which applies glibc's towlower, the
 // same one-to-one mapping, so both agree whatever the database's own locale
-// (lower() under the C locale folds ASCII only). Patterns are lower-cased
-// once at parse time.
+// (lower() under the C locale folds ASCII only); TestLowerAgreesWithPostgres
+// compares the two over every code point. Mappings are one character to one
+// (final sigma is not special, ß does not become ss). The database needs the
+// "C.utf8" collation (glibc 2.35+ and Debian systems have it). Patterns are
+// lower-cased once at parse time.
 
 // foldPrefix returns the length of the prefix of s matching the lower-cased
 // pattern p, or -1.
