@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+// metricValue returns the value of an unlabelled metric on /metrics.
+func metricValue(t *testing.T, s *server, name string) string {
+	t.Helper()
+	_, body := get(t, s.httpURL()+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("/metrics of %s has no %s", s.addr, name)
+	return ""
+}
+
+// TestTwoInstances runs two pgfeed instances on one database, as behind a
+// load balancer: exactly one runs the sequencer, both deliver every change
+// with the same cursor, and a client resumes on one instance with a cursor
+// from the other.
+func TestTwoInstances(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	a := startServer(t, u, "--auth-mode", "public", "--name", "a")
+	b := startServer(t, u, "--auth-mode", "public", "--name", "b")
+	a.waitReady(t)
+	b.waitReady(t)
+	if la, lb := metricValue(t, a, "pgfeed_stream_leader"), metricValue(t, b, "pgfeed_stream_leader"); la+lb != "10" && la+lb != "01" {
+		t.Fatalf("leaders: a=%s b=%s, want exactly one", la, lb)
+	}
+
+	sub := map[string]any{"type": "subscribe", "collection": "messages", "uid": "x",
+		"query": map[string]any{"fields": []string{"id", "text"}}}
+	ca, cb := dial(t, a.wsURL(), nil), dial(t, b.wsURL(), nil)
+	for _, c := range []*wsClient{ca, cb} {
+		c.send(sub)
+		if m := c.read(10 * time.Second); m["event"] != "init" {
+			t.Fatalf("subscribe reply = %v", m)
+		}
+	}
+	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('one')`)
+	curA := expectEvent(t, ca, "x", "create", `[{"id":1,"text":"one"}]`)
+	curB := expectEvent(t, cb, "x", "create", `[{"id":1,"text":"one"}]`)
+	if curA != curB {
+		t.Fatalf("cursor for the same change: a=%s b=%s", curA, curB)
+	}
+	storetest.Exec(t, u, `UPDATE messages SET text = 'two' WHERE id = 1`)
+	if x, y := expectEvent(t, ca, "x", "update", `[{"id":1,"text":"two"}]`), expectEvent(t, cb, "x", "update", `[{"id":1,"text":"two"}]`); x != y {
+		t.Fatalf("cursor for the same change: a=%s b=%s", x, y)
+	}
+
+	// Resume on b with a's first cursor: exactly the update follows.
+	r := dial(t, b.wsURL(), nil)
+	resume := map[string]any{"since": curA}
+	for k, v := range sub {
+		resume[k] = v
+	}
+	r.send(resume)
+	if m := r.read(10 * time.Second); m["event"] != "init" || m["recovered"] != true {
+		t.Fatalf("resume reply = %v, want init with recovered true", m)
+	}
+	expectEvent(t, r, "x", "update", `[{"id":1,"text":"two"}]`)
+}
+
+// TestFilteredSubscription subscribes through the binary with a filter:
+// init holds exactly the rows SQL selects, and updates that move rows in
+// and out of the filter arrive as update and as delete with reason leave.
+func TestFilteredSubscription(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('a1', 'ann'), ('b1', 'bob'), ('a2', 'ann')`)
+	s := startServer(t, u, "--auth-mode", "public")
+	s.waitReady(t)
+	c := dial(t, s.wsURL(), nil)
+	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "ann",
+		"query": map[string]any{"fields": []string{"id", "text"}, "filter": map[string]any{"author": map[string]any{"_eq": "ann"}}, "sort": []string{"id"}}})
+	m := c.read(10 * time.Second)
+	if m["event"] != "init" {
+		t.Fatalf("subscribe reply = %v", m)
+	}
+	jsonEqual(t, "init data", m["data"], `[{"id":1,"text":"a1"},{"id":3,"text":"a2"}]`)
+
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('b2', 'bob'), ('a3', 'ann')`)
+	expectEvent(t, c, "ann", "create", `[{"id":5,"text":"a3"}]`)
+	storetest.Exec(t, u, `UPDATE messages SET author = 'ann' WHERE id = 2`) // enters
+	expectEvent(t, c, "ann", "update", `[{"id":2,"text":"b1"}]`)
+	storetest.Exec(t, u, `UPDATE messages SET author = 'bob' WHERE id = 1`) // leaves
+	m = c.read(10 * time.Second)
+	if m["event"] != "delete" || m["reason"] != "leave" {
+		t.Fatalf("update out of the filter = %v, want delete with reason leave", m)
+	}
+	jsonEqual(t, "leave data", m["data"], `[1]`)
+	storetest.Exec(t, u, `DELETE FROM messages WHERE author = 'bob'`) // none of ann's
+	storetest.Exec(t, u, `DELETE FROM messages WHERE id = 3`)
+	expectEvent(t, c, "ann", "delete", `[3]`)
+}
