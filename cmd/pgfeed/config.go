@@ -22,6 +22,7 @@ type Config struct {
 	Addr           string // HTTP and WebSocket listen address
 	AuthMode       string // public, handshake, strict
 	JWTSecret      string // HS256 secret for access tokens
+	TokenCookie    string // cookie that may carry a token at upgrade
 	AllowedOrigins []string
 	AuthTimeout    time.Duration
 	Heartbeat      time.Duration
@@ -51,6 +52,7 @@ func DefaultConfig() Config {
 		LogFormat:      "auto",
 		Addr:           ":8101",
 		AuthMode:       "handshake",
+		TokenCookie:    "directus_session_token",
 		AuthTimeout:    10 * time.Second,
 		Heartbeat:      30 * time.Second,
 		MaxConns:       100000,
@@ -243,6 +245,7 @@ func (c *Config) registerServe(f *flagSet) {
 	f.str(&c.Addr, "addr", "PGFEED_ADDR", "HTTP and WebSocket listen address")
 	f.str(&c.AuthMode, "auth-mode", "PGFEED_AUTH_MODE", "authentication: public, handshake or strict")
 	f.str(&c.JWTSecret, "jwt-secret", "PGFEED_JWT_SECRET", "HS256 secret that signs access tokens")
+	f.str(&c.TokenCookie, "token-cookie", "PGFEED_TOKEN_COOKIE", "cookie that may carry an access token at upgrade")
 	f.list(&c.AllowedOrigins, "allowed-origins", "PGFEED_ALLOWED_ORIGINS", "origins allowed to open a WebSocket; empty means the server's own host, * means any")
 	f.dur(&c.AuthTimeout, "auth-timeout", "PGFEED_AUTH_TIMEOUT", "time a client has to authenticate")
 	f.dur(&c.Heartbeat, "heartbeat", "PGFEED_HEARTBEAT", "server ping period; a client silent for two periods is closed")

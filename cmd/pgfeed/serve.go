@@ -47,6 +47,7 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	srv, err := ws.NewServer(ws.Config{
 		AuthMode:       c.AuthMode,
 		JWTSecret:      []byte(c.JWTSecret),
+		TokenCookie:    c.TokenCookie,
 		AllowedOrigins: c.AllowedOrigins,
 		AuthTimeout:    c.AuthTimeout,
 		Heartbeat:      c.Heartbeat,
