@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,14 +19,17 @@ import (
 // it has, an update or delete of a row it lacks) and none missed.
 func TestSnapshotStreamAgreement(t *testing.T) {
 	e := newEnv(t, Config{}, itemsSetup)
-	ctx, cancel := context.WithCancel(context.Background())
+	// Writers stop between statements: a cancelled statement could still
+	// commit after the end marker below.
+	var stop atomic.Bool
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 7))
-			for ctx.Err() == nil {
+			for !stop.Load() {
 				id := rng.IntN(60) + 1
 				var sql string
 				switch rng.IntN(5) {
@@ -37,7 +42,7 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 				case 4:
 					sql = fmt.Sprintf(`UPDATE items SET qty = (qty * 3) %% 100 WHERE id %% 7 = %d`, id%7)
 				}
-				if _, err := e.db.Pool().Exec(ctx, sql); err != nil && ctx.Err() == nil {
+				if _, err := e.db.Pool().Exec(ctx, sql); err != nil {
 					t.Errorf("writer: %v", err)
 					return
 				}
@@ -67,7 +72,7 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 		subs = append(subs, s)
 	}
 	time.Sleep(500 * time.Millisecond)
-	cancel()
+	stop.Store(true)
 	wg.Wait()
 	e.exec(`INSERT INTO pairs VALUES (0, 'end', '')`)
 
@@ -89,6 +94,7 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 	for n, s := range subs {
 		events := 0
 		var initMsg string
+		var history []string
 	read:
 		for {
 			raw := s.c.read()
@@ -102,6 +108,7 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 			if m.Event == "init" {
 				initMsg = raw
 			}
+			history = append(history, raw)
 			for _, d := range m.Data {
 				switch m.Event {
 				case "init":
@@ -153,9 +160,46 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 			got[id] = normalize(v)
 		}
 		if !reflect.DeepEqual(got, want) {
+			for id := range want {
+				if !reflect.DeepEqual(got[id], want[id]) {
+					t.Logf("row %s: got %v, want %v", id, got[id], want[id])
+					for _, h := range history {
+						if strings.Contains(h, `"id":`+id+`,`) || strings.Contains(h, `[`+id+`]`) {
+							t.Logf("  %s", h)
+						}
+					}
+					journal(t, e, id)
+				}
+			}
 			t.Fatalf("sub %d (%s): copy differs from the table\ngot  %v\nwant %v", n, s.where, got, want)
 		}
 		t.Logf("sub %d: %d rows, %d messages", n, len(got), events)
+	}
+}
+
+// journal logs the journal entries of one row of items.
+func journal(t *testing.T, e *testEnv, id string) {
+	rows, err := e.db.Pool().Query(context.Background(), `
+		SELECT t.pos, c.id, c.op, coalesce(c.data::text, ''), coalesce(c.old::text, '')
+		FROM pgfeed.changes c LEFT JOIN pgfeed.txlog t ON t.xid = c.xid
+		WHERE c.collection = 'items' AND (c.data @> $1::jsonb OR c.old @> $1::jsonb) ORDER BY c.id`,
+		`[{"id":`+id+`}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pos *int64
+		var jid int64
+		var op, data, old string
+		if err := rows.Scan(&pos, &jid, &op, &data, &old); err != nil {
+			t.Fatal(err)
+		}
+		p := int64(-1)
+		if pos != nil {
+			p = *pos
+		}
+		t.Logf("  journal tx pos %d id %d %s new=%.200s old=%.200s", p, jid, op, data, old)
 	}
 }
 
