@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +38,10 @@ func TestAgreeWithPostgres(t *testing.T) {
 	tbl := &tables[0]
 
 	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
+	if s := os.Getenv("PGFEED_QUERY_SEED"); s != "" { // to replay a failure
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	t.Logf("seed %d (set PGFEED_QUERY_SEED to repeat)", seed)
 	g := &gen{rnd: rand.New(rand.NewSource(seed))}
 
 	// Rows are read in one time zone and filtered in another: neither
