@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,6 +69,9 @@ func (m *Main) startDevCluster(ctx context.Context) (*pglocal.Cluster, error) {
 		}
 	}
 	dir := filepath.Join(m.Config.DevDir, "pg")
+	if err := reachableByServer(dir); err != nil {
+		return nil, err
+	}
 	m.log.Info().Str("component", "dev").Str("dir", dir).Int("port", port).Msg("starting local PostgreSQL")
 	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Port: port, Durable: true})
 	if err != nil {
@@ -146,6 +150,28 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// reachableByServer checks, when pgfeed runs as root (and so PostgreSQL
+// runs as an unprivileged user), that every folder above dir lets others
+// through; otherwise initdb would fail with a less helpful message.
+func reachableByServer(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("PostgreSQL runs as an unprivileged user when pgfeed runs as root, and it cannot enter %s (mode %v); choose a folder it can reach with --dir or PGFEED_DEV_DIR, e.g. PGFEED_DEV_DIR=/tmp/pgfeed-dev, or set DATABASE_URL", p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1.
