@@ -29,7 +29,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 	storetest.Exec(t, u, `CREATE TABLE agree (
 		id int PRIMARY KEY, i int4, big int8, n numeric, f4 float4, f8 float8,
 		s text, v varchar(20), c char(6), b bool, ts timestamptz, tl timestamp,
-		d date, u uuid, j jsonb, jj json, a int4[])`)
+		d date, u uuid, j jsonb, jj json, a int4[], ta text[])`)
 	storetest.Exec(t, u, `SELECT pgfeed.track('agree')`)
 	tables, err := storetest.Open(t, u).Tables(ctx)
 	if err != nil || len(tables) != 1 {
@@ -65,7 +65,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 		}
 		_, err := conn.Exec(ctx, `INSERT INTO agree VALUES ($1, $2::int4, $3::int8, $4::numeric, $5::float4,
 			$6::float8, $7::text, $8::varchar, $9::char(6), $10::bool, $11::timestamptz, $12::timestamp,
-			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[])`, vals...)
+			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[], $18::text[])`, vals...)
 		if err != nil {
 			t.Fatalf("insert %v: %v", vals, err)
 		}
@@ -226,7 +226,7 @@ var (
 	bigs     = []string{"0", "1", "-1", "9223372036854775807", "-9223372036854775808", "9007199254740993"}
 	uuids    = []string{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "7f000000-0000-0000-0000-000000000001"}
 	jsons    = []string{`{"a": 1}`, `{"a": 1.0}`, `[1, 2]`, `"x"`, `"é\"q"`, `null`, `1`, `{"b": [1, {"c": "é"}], "a": 1}`, `[]`, `{}`, `true`, `{"a": 1, "a": 2}`}
-	arrays   = []string{"{}", "{1,2}", "{NULL}", "{{1,2},{3,4}}"}
+	arrays   = []string{"{}", "{1,2}", "{NULL}", "{{1,2},{3,4}}", "{2,NULL}", "{42}", "{-1,0,1}"}
 )
 
 // cell is a random value (as SQL text) for a column of the agree table.
@@ -270,6 +270,17 @@ func (g *gen) cell(col string) any {
 		return g.pick(jsons...)
 	case "a":
 		return g.pick(arrays...)
+	case "ta":
+		var els []string
+		for n := g.rnd.Intn(4); n > 0; n-- {
+			if g.rnd.Intn(6) == 0 {
+				els = append(els, "NULL")
+				continue
+			}
+			e := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(g.text(1))
+			els = append(els, `"`+e+`"`)
+		}
+		return "{" + strings.Join(els, ",") + "}"
 	}
 	panic(col)
 }
@@ -283,8 +294,10 @@ func (g *gen) constant(col string) any {
 		return json.Number(s)
 	}
 	switch col {
-	case "i":
-		return num(g.pick(append(ints, "43", "-5")...))
+	case "i", "a":
+		return num(g.pick(append(ints, "43", "-5", "2", "3")...))
+	case "ta":
+		return g.text(1)
 	case "big", "id":
 		return num(g.pick(append(bigs, "150", "9223372036854775806")...))
 	case "n":
@@ -345,7 +358,8 @@ var (
 	opsByName = map[string][]string{
 		"id": ordered, "i": ordered, "big": ordered, "n": ordered, "f4": ordered, "f8": ordered,
 		"s": textOps, "v": textOps, "c": textOps, "b": equalOps, "ts": ordered, "tl": ordered,
-		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": {"_null", "_nnull", "_empty", "_nempty"},
+		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": {"_null", "_nnull", "_empty", "_nempty", "_contains", "_ncontains"},
+		"ta": {"_null", "_nnull", "_empty", "_nempty", "_contains", "_ncontains"},
 	}
 )
 

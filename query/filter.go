@@ -51,6 +51,7 @@ type Filter struct {
 	kind  kind
 	col   int
 	field string
+	elem  kind // element kind of an array column (_contains)
 	kids  []*Filter
 	vals  []value
 }
@@ -188,6 +189,15 @@ func (f *Filter) Match(r *Row) bool {
 		return r.cmp(c, f.kind, &f.vals[0]) >= 0 && r.cmp(c, f.kind, &f.vals[1]) <= 0
 	case opNbetween:
 		return r.cmp(c, f.kind, &f.vals[0]) < 0 || r.cmp(c, f.kind, &f.vals[1]) > 0
+	}
+	if f.kind == kArray {
+		// As SQL's v = ANY(array): true if an element equals v, else
+		// unknown (so neither matches) if an element is NULL.
+		_, has := arrayHas(r.obj, int(c.a), f.elem, &f.vals[0])
+		if f.op == opContains {
+			return has == 1
+		}
+		return has == 0
 	}
 	s := r.text(c)
 	p := f.vals[0].s

@@ -127,3 +127,12 @@ func (k kind) sqlType() string {
 	}
 	return "text"
 }
+
+// elementOK reports whether _contains applies to arrays of this kind.
+func (k kind) elementOK() bool {
+	switch k {
+	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kBool, kTimestamptz, kTimestamp, kDate, kUUID:
+		return true
+	}
+	return false
+}

@@ -230,7 +230,22 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		if !k.ordered() {
 			return nil, errorf(field, "%s is not supported for type %s", name, c.Type)
 		}
-	default: // string operators
+	default: // string operators, and _contains/_ncontains of array elements
+		if k == kArray && (o == opContains || o == opNcontains) {
+			f.elem = kindOf(c.Type[1:])
+			if !f.elem.elementOK() {
+				return nil, errorf(field, "%s is not supported for arrays of type %s", name, c.Type[1:])
+			}
+			val, null, err := p.scalar(field, name, c.Type[1:], f.elem, v)
+			if err != nil {
+				return nil, err
+			}
+			if null {
+				return &Filter{op: opFalse, field: field}, nil
+			}
+			f.vals = []value{val}
+			return f, nil
+		}
 		if !k.isText() {
 			return nil, errorf(field, "%s is not supported for type %s (only strings)", name, c.Type)
 		}

@@ -139,10 +139,25 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 		s = col + " BETWEEN " + param(&f.vals[0]) + " AND " + param(&f.vals[1])
 	case opNbetween:
 		s = col + " NOT BETWEEN " + param(&f.vals[0]) + " AND " + param(&f.vals[1])
-	case opContains:
+	case opContains, opNcontains:
+		if f.kind == kArray {
+			arr := ref
+			p := "$" + strconv.Itoa(len(args)+1) + "::" + f.elem.sqlType()
+			args = append(args, f.vals[0].arg)
+			if f.elem.isText() {
+				arr, p = "("+ref+")::text[]", p+` COLLATE "C"`
+			}
+			s = p + " = ANY(" + arr + ")"
+			if f.op == opNcontains {
+				s = "NOT (" + s + ")"
+			}
+			break
+		}
+		if f.op == opNcontains {
+			s = "strpos(" + col + ", " + param(&f.vals[0]) + ") = 0"
+			break
+		}
 		s = "strpos(" + col + ", " + param(&f.vals[0]) + ") > 0"
-	case opNcontains:
-		s = "strpos(" + col + ", " + param(&f.vals[0]) + ") = 0"
 	case opIcontains:
 		s = "strpos(" + folded(raw) + ", " + folded(param(&f.vals[0])) + ") > 0"
 	case opNicontains:
