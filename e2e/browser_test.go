@@ -136,4 +136,24 @@ func TestBrowserDemo(t *testing.T) {
 		t.Fatalf("row count shown = %q (%v), want 1", shown, err)
 	}
 	screenshot(t, ctx, "demo-form.png")
+
+	// Restart the server; a row inserted while it is down reaches the page
+	// when it reconnects and resumes from its last cursor.
+	if code := s.stop(20 * time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d", code)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#status[data-state="closed"]`))); err != nil {
+		t.Fatalf("page did not notice the server going away: %v", err)
+	}
+	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('written while down')`)
+	s = startCommand(t, "", cleanEnv("DATABASE_URL="+u), "dev", "--addr", s.addr)
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(rowXPath("written while down")),
+		chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)),
+	); err != nil {
+		t.Fatalf("row written while the server was down did not appear after it came back: %v", err)
+	}
+	if shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#count`))); err != nil || shown != "2" {
+		t.Fatalf("row count shown after resume = %q (%v), want 2", shown, err)
+	}
 }
