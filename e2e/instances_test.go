@@ -24,7 +24,8 @@ func metricValue(t *testing.T, s *server, name string) string {
 // TestTwoInstances runs two pgfeed instances on one database, as behind a
 // load balancer: exactly one runs the sequencer, both deliver every change
 // with the same cursor, and a client resumes on one instance with a cursor
-// from the other.
+// from the other; when the sequencer's instance stops, the other takes
+// over.
 func TestTwoInstances(t *testing.T) {
 	t.Parallel()
 	u := newMessagesDB(t)
@@ -67,6 +68,21 @@ func TestTwoInstances(t *testing.T) {
 		t.Fatalf("resume reply = %v, want init with recovered true", m)
 	}
 	expectEvent(t, r, "x", "update", `[{"id":1,"text":"two"}]`)
+
+	// The sequencer's instance stops: the other takes over and its
+	// clients keep receiving changes.
+	leader, follower, fc := a, b, cb
+	if metricValue(t, b, "pgfeed_stream_leader") == "1" {
+		leader, follower, fc = b, a, ca
+	}
+	if code := leader.stop(20 * time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d", code)
+	}
+	storetest.Exec(t, u, `DELETE FROM messages WHERE id = 1`)
+	expectEvent(t, fc, "x", "delete", `[1]`)
+	if got := metricValue(t, follower, "pgfeed_stream_leader"); got != "1" {
+		t.Fatalf("remaining instance leader = %s, want 1", got)
+	}
 }
 
 // TestFilteredSubscription subscribes through the binary with a filter:
