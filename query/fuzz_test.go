@@ -77,6 +77,7 @@ func FuzzRowReset(f *testing.F) {
 		mustFilter(f, testTable, `{"s":{"_icontains":"é"}}`),
 		mustFilter(f, testTable, `{"j":{"_eq":{"k":[1,2.5],"z":null}}}`),
 		mustFilter(f, testTable, `{"n":{"_gt":1},"ts":{"_lt":"$NOW"},"u":{"_nnull":true},"a":{"_empty":true},"c":{"_iends_with":"b"}}`),
+		mustFilter(f, testTable, `{"_or":[{"a":{"_contains":2}},{"a":{"_ncontains":3}}]}`),
 	}
 	p, _ := NewProjection(testTable, nil)
 	f.Fuzz(func(t *testing.T, obj []byte) {
