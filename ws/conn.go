@@ -51,13 +51,14 @@ type conn struct {
 	pingedAt atomic.Int64 // unix nanos of the last server ping
 	paused   atomic.Bool  // token expired: events are not delivered
 
-	mu       sync.Mutex
-	out      []byte // frames queued, none of them started
-	spare    []byte
-	flushing bool // a writer owns the socket's write side
-	closing  bool // a close frame is queued: nothing more is accepted
-	closed   bool
-	slow     bool
+	mu          sync.Mutex
+	out         []byte // frames queued, none of them started
+	spare       []byte
+	flushing    bool // a writer owns the socket's write side
+	kickPending bool // frames were queued for a kick that has not come yet
+	closing     bool // a close frame is queued: nothing more is accepted
+	closed      bool
+	slow        bool
 	// Protocol state, also under mu.
 	subs      map[string]*subscription
 	anon      int // counter for subscriptions without uid
@@ -130,15 +131,30 @@ func (c *conn) writeNB(b []byte) (int, error) {
 	return c.wn, c.werr
 }
 
-// send queues one text frame holding payload. It never blocks; it reports
-// false when the connection is closing.
-func (c *conn) send(payload []byte) bool { return c.sendFrame(opText, payload) }
+// send queues one text frame holding payload and wakes a writer. It never
+// blocks; it reports false when the connection is closing.
+func (c *conn) send(payload []byte) bool {
+	ok, _ := c.enqueue(opText, payload, false)
+	if ok {
+		c.s.stats.delivered.Add(1)
+	}
+	return ok
+}
 
 func (c *conn) sendFrame(op byte, payload []byte) bool {
+	ok, _ := c.enqueue(op, payload, false)
+	return ok
+}
+
+// enqueue queues one frame. With deferred, it does not wake a writer:
+// kick reports that the caller must call c.kick() once it has queued
+// everything it has for this connection, so that the frames of a batch of
+// changes go out in one write.
+func (c *conn) enqueue(op byte, payload []byte, deferred bool) (ok, kick bool) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		return false
+		return false, false
 	}
 	n := headerLen(len(payload)) + len(payload)
 	if len(c.out)+n > c.s.cfg.QueueBytes {
@@ -147,7 +163,7 @@ func (c *conn) sendFrame(op byte, payload []byte) bool {
 		c.closeLocked(closeTryAgainLater, "slow consumer: outbound queue full; reconnect with your last cursor")
 		c.mu.Unlock()
 		c.s.stats.slowClosed.Add(1)
-		return false
+		return false, false
 	}
 	if cap(c.out)-len(c.out) < n {
 		// Grow in large steps: a connection settles on two buffers (the
@@ -158,10 +174,25 @@ func (c *conn) sendFrame(op byte, payload []byte) bool {
 	}
 	c.out = appendHeader(c.out, op, len(payload))
 	c.out = append(c.out, payload...)
-	c.scheduleLocked()
+	switch {
+	case !deferred:
+		c.scheduleLocked()
+	case !c.flushing && !c.kickPending:
+		c.kickPending = true
+		kick = true
+	}
 	c.mu.Unlock()
-	c.s.stats.delivered.Add(1)
-	return true
+	return true, kick
+}
+
+// kick wakes a writer for frames queued with enqueue(..., true).
+func (c *conn) kick() {
+	c.mu.Lock()
+	c.kickPending = false
+	if len(c.out) > 0 && !c.closed {
+		c.scheduleLocked()
+	}
+	c.mu.Unlock()
 }
 
 func (c *conn) scheduleLocked() {

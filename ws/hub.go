@@ -147,6 +147,7 @@ func (h *hub) publish(batch []cdc.Change) {
 			}
 		}
 	}
+	h.r.flush(h.s)
 	h.mu.Unlock()
 	h.s.stats.changes.Add(int64(len(batch)))
 	for _, sub := range dropped {
@@ -200,10 +201,12 @@ func (h *hub) catchUp(sub *subscription, r *renderer, last int64) error {
 				continue
 			}
 			if err := deliverOne(r, sub, ch); err != nil {
+				r.flush(h.s)
 				return err
 			}
 			last = ch.Pos
 		}
+		r.flush(h.s)
 	}
 }
 

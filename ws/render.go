@@ -32,6 +32,11 @@ type renderer struct {
 
 	sel, leave []int32
 	msg        []byte
+
+	// Connections with frames queued but no writer woken yet; flush wakes
+	// them, so that a batch of changes leaves in one write per connection.
+	dirty []*conn
+	sent  int64
 }
 
 // prepare decodes the rows of ch, a change to table t.
@@ -196,7 +201,24 @@ func (r *renderer) send(sub *subscription, m []byte) {
 	m = append(m, r.cursor...)
 	m = append(m, '"', '}')
 	r.msg = m
-	sub.c.send(m)
+	ok, kick := sub.c.enqueue(opText, m, true)
+	if ok {
+		r.sent++
+	}
+	if kick {
+		r.dirty = append(r.dirty, sub.c)
+	}
+}
+
+// flush wakes the writers of every connection deliver queued frames for.
+func (r *renderer) flush(s *Server) {
+	for i, c := range r.dirty {
+		c.kick()
+		r.dirty[i] = nil
+	}
+	r.dirty = r.dirty[:0]
+	s.stats.delivered.Add(r.sent)
+	r.sent = 0
 }
 
 func appendHead(m []byte, event string) []byte {

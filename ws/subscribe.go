@@ -201,13 +201,16 @@ func (s *Server) replay(ctx context.Context, sub *subscription, r *renderer, sin
 		for i := range batch {
 			ch := &batch[i]
 			if ch.Pos > h0 {
+				r.flush(s)
 				return h0, nil
 			}
 			if err := deliverOne(r, sub, ch); err != nil {
+				r.flush(s)
 				return 0, err
 			}
 			last = ch.Pos
 		}
+		r.flush(s)
 	}
 	return max(last, h0), nil
 }
