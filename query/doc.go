@@ -8,7 +8,10 @@
 // the initial snapshot's WHERE condition (SQL, with bind parameters), and
 // the two agree row for row: comparisons follow PostgreSQL's semantics for
 // each column type (exact integers and numerics, byte-ordered text as under
-// COLLATE "C", instants for timestamptz, SQL NULL rules).
+// COLLATE "C", instants for timestamptz, SQL NULL rules). The
+// case-insensitive operators (_icontains and friends) lower-case with
+// Unicode's one-to-one mapping and need the database to have the "C.utf8"
+// collation for their SQL.
 //
 // Filters, Projections and Specs are immutable and safe for concurrent use.
 // A Row is reused across changes by one goroutine at a time (Reset), and
