@@ -43,7 +43,7 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if hooks != nil && hooks.routes != nil {
 		extra = hooks.routes(db)
 	}
-	var stream *cdc.Stream
+	var stream *cdc.Stream // set below, before Serve accepts the first request
 	srv, err := ws.NewServer(ws.Config{
 		AuthMode:       c.AuthMode,
 		JWTSecret:      []byte(c.JWTSecret),
