@@ -35,10 +35,11 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%q)", byte(o))
 }
 
-// Change is what one statement did to one collection (at most 1000 rows; a
+// Change is what one statement did to one collection (at most 100 rows; a
 // larger statement becomes several consecutive Changes), at one stream
-// position. Rows are JSON objects as PostgreSQL's to_jsonb encodes them:
-// numbers exact, timestamps RFC 3339, bytea as "\\x..." hex.
+// position. Rows are JSON objects as PostgreSQL's row_to_json encodes them:
+// keys in table order, numbers exact, timestamps RFC 3339, bytea as
+// "\\x..." hex, jsonb values as PostgreSQL prints them.
 type Change struct {
 	Pos        int64  // stream position: the cursor clients resume from
 	XID        uint64 // writer's transaction id

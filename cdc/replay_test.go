@@ -99,7 +99,7 @@ func (r *replica) apply(tb testing.TB, c cdc.Change) {
 // tableRows reads a table the way the journal encodes rows.
 func tableRows(tb testing.TB, db *store.DB, table string) map[string]string {
 	tb.Helper()
-	rows, err := db.Pool().Query(context.Background(), fmt.Sprintf(`SELECT to_jsonb(t) FROM %s t`, table))
+	rows, err := db.Pool().Query(context.Background(), fmt.Sprintf(`SELECT row_to_json(t) FROM %s t`, table))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func TestSchemaChangesKeepStreaming(t *testing.T) {
 	if tables, _ := db.Tables(context.Background()); len(tables) != 0 {
 		t.Errorf("tracked tables after untrack and drop: %v", tables)
 	}
-	if string(got[1].New[0]) != `{"id": 2, "label": "x"}` {
+	if string(got[1].New[0]) != `{"id":2,"label":"x"}` {
 		t.Errorf("row after ADD COLUMN = %s", got[1].New[0])
 	}
 	if got[2].Op != cdc.OpDrop || got[2].Collection != "s" {

@@ -13,8 +13,11 @@ import (
 )
 
 // leaderKey is the advisory lock the sequencing instance holds on its
-// listening connection ("pgfl"); the step lock itself is pgfeed.lock_key().
+// listening connection; the step lock itself is pgfeed.lock_key().
 const leaderKey = 1885824620
+
+// gateKey is pgfeed.gate_key(): held by the idle sequencer, tried by writers.
+const gateKey = 1885824613
 
 // Notification channels: the sequencer announces new positions on
 // chanPositions; writers wake an idle sequencer on chanWake.
@@ -92,6 +95,8 @@ type Stream struct {
 	ready   atomic.Bool
 	leader  atomic.Bool
 	started bool
+	wakeups atomic.Int64  // NOTIFYs from writers
+	steps   atomic.Int64  // sequencing steps taken
 	readSig chan struct{} // something new may be in the journal
 	wakeSig chan struct{} // a writer asked the idle sequencer to step
 }
@@ -114,6 +119,21 @@ func (s *Stream) Position() int64 { return s.pos.Load() }
 
 // Ready reports whether the stream is connected and caught up.
 func (s *Stream) Ready() bool { return s.ready.Load() }
+
+// Stats are counters for monitoring.
+type Stats struct {
+	Position int64 // last position published
+	Head     int64 // last position known to exist
+	Leader   bool  // this instance runs the sequencer
+	Steps    int64 // sequencing steps taken by this instance
+	Wakeups  int64 // NOTIFYs received from writers
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() Stats {
+	return Stats{Position: s.pos.Load(), Head: s.head.Load(), Leader: s.leader.Load(),
+		Steps: s.steps.Load(), Wakeups: s.wakeups.Load()}
+}
 
 // Leader reports whether this stream currently runs the sequencer.
 func (s *Stream) Leader() bool { return s.leader.Load() }
@@ -221,6 +241,7 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 			if ok {
 				s.log.Info().Msg("this instance runs the sequencer")
 				s.leader.Store(true)
+				signal(s.wakeSig)
 			}
 		}
 		n, err := l.Wait(ctx, s.opts.Poll)
@@ -239,6 +260,7 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 		case chanPositions:
 			signal(s.readSig)
 		case chanWake:
+			s.wakeups.Add(1)
 			signal(s.wakeSig)
 		}
 	}
@@ -299,81 +321,93 @@ func (s *Stream) catchUp(ctx context.Context) error {
 	}
 }
 
-// sequence runs while this instance holds the leader lock: it steps every
-// Busy interval while transactions keep committing, and when the journal
-// has been quiet for Linger it marks itself idle, so that the next writer
-// sends one NOTIFY, and waits for that or the fallback poll.
+// sequence runs while this instance holds the leader lock. While
+// transactions keep committing it steps every Busy interval, and writers stay
+// silent. When the journal has been quiet for Linger it takes the gate lock
+// (see the migration's "Wake-ups"), which waits for every silent writer to
+// commit, steps once more, and then waits: the next writer sends a NOTIFY,
+// and the fallback poll bounds the wait if one is ever lost.
 func (s *Stream) sequence(ctx context.Context) error {
+	for !s.leader.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.wakeSig:
+		}
+	}
+	gate, err := s.db.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	var gated chan error // receives the result of taking the gate
+	defer func() {
+		if gated != nil {
+			<-gated
+		}
+		gate.Close()
+	}()
 	prune := time.NewTicker(s.opts.PruneEvery)
 	defer prune.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	idle := false
-	lastWork := time.Now()
-	busy := time.NewTimer(0)
-	defer busy.Stop()
+	lastWork, empty := time.Now(), 0
 	for {
-		if !s.leader.Load() {
-			// Another instance sequences; listen tries for the lock.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.wakeSig:
-				continue
-			}
-		}
-		if idle {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.wakeSig:
-			case <-prune.C:
-				if err := s.prune(ctx); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := s.db.SetIdle(ctx, false); err != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-prune.C:
+			if err := s.prune(ctx); err != nil {
 				return err
 			}
-			idle = false
-			lastWork = time.Now()
-		} else {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-busy.C:
-			case <-prune.C:
-				if err := s.prune(ctx); err != nil {
-					return err
+			continue
+		case <-timer.C:
+		case <-s.wakeSig:
+			if idle {
+				// Open the gate first, so writers stop sending NOTIFYs,
+				// then step: the step sees every commit made so far.
+				if err := gate.Unlock(ctx, gateKey); err != nil {
+					return fmt.Errorf("open gate: %w", err)
 				}
+				idle, lastWork, empty = false, time.Now(), 0
 			}
+		case err := <-gated:
+			gated = nil
+			if err != nil {
+				return fmt.Errorf("take gate: %w", err)
+			}
+			idle = true
 		}
 		pos, err := s.db.Step(ctx)
 		if err != nil {
 			return err
 		}
+		s.steps.Add(1)
 		if pos > s.head.Load() {
 			s.head.Store(pos)
 			signal(s.readSig)
-			lastWork = time.Now()
-		} else if time.Since(lastWork) >= s.opts.Linger {
-			// Go idle, then step once more: a transaction that committed
-			// while writers still saw us busy is picked up here.
-			if err := s.db.SetIdle(ctx, true); err != nil {
-				return err
+			lastWork, empty = time.Now(), 0
+			if idle {
+				// The step after taking the gate found work: stay busy.
+				if err := gate.Unlock(ctx, gateKey); err != nil {
+					return fmt.Errorf("open gate: %w", err)
+				}
+				idle = false
 			}
-			idle = true
-			pos, err := s.db.Step(ctx)
-			if err != nil {
-				return err
-			}
-			if pos > s.head.Load() {
-				s.head.Store(pos)
-				signal(s.readSig)
-				signal(s.wakeSig)
-			}
-			continue
+		} else {
+			empty++
 		}
-		busy.Reset(s.opts.Busy)
+		// Go idle only after several empty steps and Linger without work, so
+		// that slow steps on a loaded server do not make writers NOTIFY.
+		if !idle && gated == nil && empty >= 3 && time.Since(lastWork) >= s.opts.Linger {
+			gated = make(chan error, 1)
+			go func() { gated <- gate.Lock(ctx, gateKey) }()
+		}
+		if idle {
+			timer.Reset(s.opts.Poll)
+		} else {
+			timer.Reset(s.opts.Busy)
+		}
 	}
 }
 

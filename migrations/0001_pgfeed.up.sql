@@ -2,9 +2,19 @@
 --
 -- Writers: a tracked table has three statement-level triggers (insert, update,
 -- delete) that copy the statement's transition tables into pgfeed.changes as
--- one journal row per statement (chunked at 1000 rows), in the writer's
--- transaction. Nothing else happens on the write path except a NOTIFY while
--- the sequencer is idle (see pgfeed.wake), so a busy system pays no NOTIFY.
+-- one journal row per statement (chunks of 100 rows for larger statements),
+-- in the writer's transaction. Rows are json (row_to_json): cheaper to build
+-- than jsonb, read back without conversion, keys in table order. Nothing
+-- else happens on the write path except a NOTIFY while the sequencer is idle
+-- (see "Wake-ups" below), so a busy system pays no NOTIFY.
+--
+-- Wake-ups: while the sequencer is idle it holds the gate lock
+-- (pg_advisory_lock(pgfeed.gate_key())) exclusively. Each capture trigger
+-- tries the gate in shared mode: when that succeeds the sequencer is busy
+-- (polling) and the writer stays silent, holding the shared lock until it
+-- commits; when it fails the writer sends one NOTIFY. To go idle the
+-- sequencer must take the gate, which waits for every silent writer to
+-- commit, and then steps once more: so no commit can be missed.
 --
 -- Sequencing: pgfeed.step() gives committed transactions gap-free positions in
 -- pgfeed.txlog, in an order that respects commit order for every row. Readers
@@ -20,11 +30,21 @@ CREATE TABLE pgfeed.changes (
     collection text NOT NULL,
     -- 'c' create, 'u' update, 'd' delete, 'x' collection removed (untracked)
     op         "char" NOT NULL,
-    data       jsonb,  -- array of rows after the statement (c, u)
-    old        jsonb,  -- array of rows before the statement (u, d), paired with data by index
+    data       json,   -- array of rows after the statement (c, u)
+    old        json,   -- array of rows before the statement (u, d), paired with data by index
     at         timestamptz NOT NULL DEFAULT statement_timestamp()
 );
 CREATE INDEX changes_xid_idx ON pgfeed.changes (xid, id);
+
+-- lz4 compresses large statements several times faster than the default;
+-- servers built without it keep the default.
+DO $$
+BEGIN
+    ALTER TABLE pgfeed.changes ALTER COLUMN data SET COMPRESSION lz4, ALTER COLUMN old SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL;
+END
+$$;
 
 CREATE TABLE pgfeed.txlog (
     pos bigint PRIMARY KEY,  -- position of the transaction's first journal row
@@ -44,14 +64,6 @@ CREATE TABLE pgfeed.sequencer (
     pruned_pos bigint NOT NULL   -- positions up to this one were pruned
 );
 INSERT INTO pgfeed.sequencer VALUES (true, 1, 0, '{}', '0', 0);
-
--- Whether the sequencer is idle (waiting for a NOTIFY). Unlogged: after a
--- crash it is empty, which writers read as "busy" (no NOTIFY); the sequencer
--- polls until it marks itself idle again.
-CREATE UNLOGGED TABLE pgfeed.wake (
-    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
-    idle boolean NOT NULL
-);
 
 -- Readers report how far they have read, so pruning never removes a change
 -- a live reader still needs.
@@ -77,6 +89,11 @@ ORDER BY t.collection;
 -- The lock that serialises steps and pruning: 0x70676664 is "pgfd".
 CREATE FUNCTION pgfeed.lock_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824612::bigint $$;
+
+-- The gate lock the idle sequencer holds (see "Wake-ups" above). The capture
+-- triggers have the number written into them, for speed.
+CREATE FUNCTION pgfeed.gate_key() RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 
 -- step gives positions to every transaction that committed since the last
 -- step and returns the last position given so far (0 when none).
@@ -185,7 +202,6 @@ DECLARE
     v_collection text;
     v_key        text[];
     v_join       text;
-    v_wake       text;
     v_fn         text;
 BEGIN
     SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
@@ -214,48 +230,86 @@ BEGIN
     END IF;
 
     v_collection := CASE WHEN v_schema = 'public' THEN v_name ELSE v_schema || '.' || v_name END;
-    SELECT string_agg(format('pgfeed_new_row.%1$I = pgfeed_old_row.%1$I', k), ' AND ') INTO v_join FROM unnest(v_key) k;
-    v_wake := 'IF EXISTS (SELECT 1 FROM pgfeed.wake WHERE idle) THEN PERFORM pg_notify(''pgfeed_wake'', ''''); END IF;';
+    SELECT string_agg(format('pgfeed_new.%1$I OPERATOR(pg_catalog.=) pgfeed_old.%1$I', k), ' AND ') INTO v_join FROM unnest(v_key) k;
     v_fn := 'pgfeed.capture_' || tbl::oid;
 
+    -- The functions run as their owner (SECURITY DEFINER), so that writers
+    -- need no rights on the journal; every name in them is schema-qualified,
+    -- so a writer's search_path cannot redirect them. Statements of up to 100
+    -- rows take the fast path: one aggregate, one journal row.
     EXECUTE format($f$
         CREATE OR REPLACE FUNCTION %1$s_ins() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        LANGUAGE plpgsql SECURITY DEFINER AS $body$
         BEGIN
-            INSERT INTO pgfeed.changes (collection, op, data)
-            SELECT %2$L, 'c', jsonb_agg(r.j ORDER BY r.i)
-            FROM (SELECT to_jsonb(pgfeed_new_row) AS j, row_number() OVER () AS i FROM new_rows pgfeed_new_row) r
-            GROUP BY (r.i - 1) / 1000 ORDER BY min(r.i);
-            %3$s
+            IF NOT EXISTS (SELECT FROM new_rows OFFSET 100) THEN
+                INSERT INTO pgfeed.changes (collection, op, data)
+                SELECT %2$L, 'c', pg_catalog.json_agg(pgfeed_new) FROM new_rows pgfeed_new
+                HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
+            ELSE
+                INSERT INTO pgfeed.changes (collection, op, data)
+                SELECT %2$L, 'c', pg_catalog.json_agg(r.n ORDER BY r.i)
+                FROM (SELECT pgfeed_new AS n, pg_catalog.row_number() OVER () AS i FROM new_rows pgfeed_new) r
+                GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
+                ORDER BY pg_catalog.min(r.i);
+            END IF;
+            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
+                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
+            END IF;
             RETURN NULL;
         END $body$;
+
+        -- Old and new rows pair by primary key. An update that changes the key
+        -- is recorded as a delete of the old key and a create of the new one;
+        -- deletes come first, then updates, then creates.
         CREATE OR REPLACE FUNCTION %1$s_upd() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        LANGUAGE plpgsql SECURITY DEFINER AS $body$
         BEGIN
-            -- Pair old and new rows by primary key. An update that changes the
-            -- key is recorded as a delete of the old key and a create of the new.
-            INSERT INTO pgfeed.changes (collection, op, data, old)
-            SELECT %2$L, r.op,
-                   CASE WHEN r.op <> 'd' THEN jsonb_agg(r.nj ORDER BY r.i) END,
-                   CASE WHEN r.op <> 'c' THEN jsonb_agg(r.oj ORDER BY r.i) END
-            FROM (SELECT CASE WHEN pgfeed_old_row.%5$I IS NULL THEN 'c' WHEN pgfeed_new_row.%5$I IS NULL THEN 'd' ELSE 'u' END::"char" AS op,
-                         to_jsonb(pgfeed_new_row) AS nj, to_jsonb(pgfeed_old_row) AS oj, row_number() OVER () AS i
-                  FROM new_rows pgfeed_new_row FULL JOIN old_rows pgfeed_old_row ON %4$s) r
-            GROUP BY r.op, (r.i - 1) / 1000 ORDER BY min(r.i);
-            %3$s
+            IF NOT EXISTS (SELECT FROM new_rows OFFSET 100) THEN
+                INSERT INTO pgfeed.changes (collection, op, data, old)
+                SELECT %2$L, r.op,
+                       CASE WHEN r.op OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.json_agg(r.n) END,
+                       CASE WHEN r.op OPERATOR(pg_catalog.<>) 'c' THEN pg_catalog.json_agg(r.o) END
+                FROM (SELECT CASE WHEN pgfeed_old.%4$I IS NULL THEN 'c' WHEN pgfeed_new.%4$I IS NULL THEN 'd' ELSE 'u' END::pg_catalog."char" AS op, pgfeed_new AS n, pgfeed_old AS o
+                      FROM new_rows pgfeed_new FULL JOIN old_rows pgfeed_old ON %3$s) r
+                GROUP BY r.op
+                ORDER BY CASE r.op WHEN 'd' THEN 1 WHEN 'u' THEN 2 ELSE 3 END;
+            ELSE
+                INSERT INTO pgfeed.changes (collection, op, data, old)
+                SELECT %2$L, r.op,
+                       CASE WHEN r.op OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.json_agg(r.n ORDER BY r.i) END,
+                       CASE WHEN r.op OPERATOR(pg_catalog.<>) 'c' THEN pg_catalog.json_agg(r.o ORDER BY r.i) END
+                FROM (SELECT CASE WHEN pgfeed_old.%4$I IS NULL THEN 'c' WHEN pgfeed_new.%4$I IS NULL THEN 'd' ELSE 'u' END::pg_catalog."char" AS op,
+                             pgfeed_new AS n, pgfeed_old AS o, pg_catalog.row_number() OVER () AS i
+                      FROM new_rows pgfeed_new FULL JOIN old_rows pgfeed_old ON %3$s) r
+                GROUP BY r.op, (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
+                ORDER BY CASE r.op WHEN 'd' THEN 1 WHEN 'u' THEN 2 ELSE 3 END, pg_catalog.min(r.i);
+            END IF;
+            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
+                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
+            END IF;
             RETURN NULL;
         END $body$;
+
         CREATE OR REPLACE FUNCTION %1$s_del() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+        LANGUAGE plpgsql SECURITY DEFINER AS $body$
         BEGIN
-            INSERT INTO pgfeed.changes (collection, op, old)
-            SELECT %2$L, 'd', jsonb_agg(r.j ORDER BY r.i)
-            FROM (SELECT to_jsonb(pgfeed_old_row) AS j, row_number() OVER () AS i FROM old_rows pgfeed_old_row) r
-            GROUP BY (r.i - 1) / 1000 ORDER BY min(r.i);
-            %3$s
+            IF NOT EXISTS (SELECT FROM old_rows OFFSET 100) THEN
+                INSERT INTO pgfeed.changes (collection, op, old)
+                SELECT %2$L, 'd', pg_catalog.json_agg(pgfeed_old) FROM old_rows pgfeed_old
+                HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
+            ELSE
+                INSERT INTO pgfeed.changes (collection, op, old)
+                SELECT %2$L, 'd', pg_catalog.json_agg(r.o ORDER BY r.i)
+                FROM (SELECT pgfeed_old AS o, pg_catalog.row_number() OVER () AS i FROM old_rows pgfeed_old) r
+                GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
+                ORDER BY pg_catalog.min(r.i);
+            END IF;
+            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
+                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
+            END IF;
             RETURN NULL;
         END $body$;
-        $f$, v_fn, v_collection, v_wake, v_join, v_key[1]);
+        $f$, v_fn, v_collection, v_join, v_key[1]);
 
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Entry is one journal row: what one statement (or a chunk of up to 1000
+// Entry is one journal row: what one statement (or a chunk of up to 100
 // rows of it) did to one collection, with its stream position.
 type Entry struct {
 	Pos        int64  // stream position, gap-free across committed transactions
@@ -16,7 +16,7 @@ type Entry struct {
 	Collection string
 	Op         byte   // 'c', 'u', 'd', or 'x' (collection removed)
 	Data       []byte // JSON array of rows after the statement, or nil
-	Old        []byte // JSON array of rows before it, or nil
+	Old        []byte // JSON array of rows before it (paired by index), or nil
 	At         time.Time
 }
 
@@ -73,18 +73,6 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, e
 		return nil, wrapSchemaErr("read journal", err)
 	}
 	return entries, nil
-}
-
-// SetIdle tells writers whether the sequencer is waiting for a wake-up
-// (idle: writers NOTIFY) or polling (busy: writers stay silent).
-func (db *DB) SetIdle(ctx context.Context, idle bool) error {
-	_, err := db.pool.Exec(ctx, `
-		INSERT INTO pgfeed.wake (one, idle) VALUES (true, $1)
-		ON CONFLICT (one) DO UPDATE SET idle = excluded.idle`, idle)
-	if err != nil {
-		return wrapSchemaErr("set sequencer state", err)
-	}
-	return nil
 }
 
 // ReportReader records how far the named reader has read. Pruning keeps

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Listener is a dedicated connection that LISTENs on channels. One goroutine
-// owns it.
+// Listener is a dedicated connection that LISTENs on channels and holds
+// session-level advisory locks. One goroutine owns it.
 type Listener struct {
 	conn *pgx.Conn
 }
@@ -54,6 +54,18 @@ func (l *Listener) TryLock(ctx context.Context, key int64) (bool, error) {
 	var ok bool
 	err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
 	return ok, err
+}
+
+// Lock takes a session-level advisory lock exclusively, waiting for it.
+func (l *Listener) Lock(ctx context.Context, key int64) error {
+	_, err := l.conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key)
+	return err
+}
+
+// Unlock releases a session-level advisory lock taken by Lock.
+func (l *Listener) Unlock(ctx context.Context, key int64) error {
+	_, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
+	return err
 }
 
 // Close closes the connection.

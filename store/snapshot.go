@@ -13,7 +13,7 @@ import (
 // was taken at: every change at or below Pos is in Rows, none above it is.
 type Snapshot struct {
 	Pos  int64
-	Rows [][]byte // one JSON object per row, as the journal encodes rows
+	Rows [][]byte // one JSON object per row, encoded as the journal encodes rows
 }
 
 // ReadSnapshot reads the rows of t matching where (a SQL condition over the
@@ -73,7 +73,7 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 	}
 	unlock()
 
-	sql := "SELECT to_jsonb(t) FROM " + pgx.Identifier{t.Schema, t.Name}.Sanitize() + " t"
+	sql := "SELECT row_to_json(t) FROM " + pgx.Identifier{t.Schema, t.Name}.Sanitize() + " t"
 	if where != "" {
 		sql += " WHERE " + where
 	}

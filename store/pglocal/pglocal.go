@@ -54,6 +54,10 @@ type Cluster struct {
 func BinDir() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		if _, err := exec.LookPath("initdb"); err == nil {
+			// Follow links, so that pgbench and postgres are found beside it.
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				p = real
+			}
 			return filepath.Dir(p), nil
 		}
 	}
@@ -197,9 +201,12 @@ func (c *Cluster) settings() []string {
 		s["listen_addresses"] = "'127.0.0.1'"
 	}
 	if !c.opts.Durable {
+		// Survives a killed server, not a crashed machine. Commits stay
+		// synchronous: with synchronous_commit off a transaction is visible
+		// before its commit record is written, and a killed server could
+		// forget a transaction pgfeed already delivered.
 		s["fsync"] = "off"
 		s["full_page_writes"] = "off"
-		s["synchronous_commit"] = "off"
 	}
 	for k, v := range c.opts.Settings {
 		s[k] = v
