@@ -70,6 +70,9 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) (*conn, error) {
+	if p, ok := nc.(*peekedConn); ok {
+		nc = p.Conn // taken over from the HTTP server: its reader is drained
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, errors.New("connection has no file descriptor")

@@ -108,8 +108,6 @@ func (h *hub) waitReady(ctx context.Context) error {
 	}
 }
 
-func (h *hub) close() {}
-
 // publish delivers a batch of changes to the live subscriptions and buffers
 // it for those catching up.
 func (h *hub) publish(batch []cdc.Change) {

@@ -228,7 +228,6 @@ func (s *Server) Close(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	s.hub.close()
 
 	s.poller.each(func(c *conn) { c.closeWith(closeGoingAway, "server shutting down") })
 	// Wait for clients to be written their close frames (bounded by the
