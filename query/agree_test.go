@@ -70,7 +70,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 			t.Fatalf("insert %v: %v", vals, err)
 		}
 	}
-	rows, err := conn.Query(ctx, `SELECT id, to_jsonb(t)::text FROM agree t ORDER BY id`)
+	rows, err := conn.Query(ctx, `SELECT id, row_to_json(t)::text FROM agree t ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}

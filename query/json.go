@@ -4,7 +4,7 @@ import (
 	"unicode/utf8"
 )
 
-// A small allocation-free JSON scanner for rows as PostgreSQL's to_jsonb
+// A small allocation-free JSON scanner for rows as PostgreSQL's row_to_json
 // writes them. It validates enough to never loop or index out of range; it
 // does not need to reject every malformed document, since rows come from the
 // database.

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// Row is one row of a table as a JSON object (as PostgreSQL's to_jsonb
+// Row is one row of a table as a JSON object (as PostgreSQL's row_to_json
 // writes it), indexed by the table's columns, with each value decoded once
 // for comparison. Reuse a Row across changes: once its buffers have grown,
 // Reset allocates nothing. A Row is read-only after Reset, so several

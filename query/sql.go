@@ -14,7 +14,7 @@ import (
 // Agreement with Match rests on: text compared under COLLATE "C" (byte
 // order, as Go compares); bpchar, varchar, name and citext compared as text;
 // json compared as jsonb, and a JSON null in a json/jsonb column taken as
-// NULL (to_jsonb cannot tell the two apart); case-insensitive operators
+// NULL (row_to_json cannot tell the two apart); case-insensitive operators
 // lower-casing under COLLATE "C.utf8" (see foldPrefix); every constant sent
 // in a form PostgreSQL reads back exactly (timestamps with an explicit zone,
 // floats in shortest round-trip form).
