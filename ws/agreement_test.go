@@ -50,93 +50,54 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 		}(uint64(w))
 	}
 
-	type sub struct {
-		c      *client
-		filter string
-		where  string
-		rows   map[string]json.RawMessage
-	}
+	var subs []*agreeSub
 	filters := []struct{ filter, where string }{
 		{``, `true`},
 		{`,"query":{"filter":{"qty":{"_gt":50}},"limit":1000}`, `qty > 50`},
 		{`,"query":{"filter":{"_or":[{"qty":{"_lt":20}},{"id":{"_in":[1,2,3]}}]},"limit":1000}`, `qty < 20 OR id IN (1,2,3)`},
 	}
-	var subs []*sub
+	subscribe := func(s *agreeSub, since string) {
+		s.c = e.dial(t, nil)
+		s.c.send(`{"type":"subscribe","collection":"pairs","event":"create","uid":"marker"}`)
+		s.c.expectPrefix(`{"type":"subscription","event":"init","uid":"marker"`)
+		s.c.send(`{"type":"subscribe","collection":"items","uid":"x"` + since + s.filter + `}`)
+	}
 	for i := 0; i < 15; i++ {
 		time.Sleep(100 * time.Millisecond) // spread subscriptions over the writes
 		f := filters[i%len(filters)]
-		s := &sub{c: e.dial(t, nil), filter: f.filter, where: f.where, rows: map[string]json.RawMessage{}}
-		s.c.send(`{"type":"subscribe","collection":"pairs","event":"create","uid":"marker"}`)
-		s.c.expectPrefix(`{"type":"subscription","event":"init","uid":"marker"`)
-		s.c.send(`{"type":"subscribe","collection":"items","uid":"x"` + f.filter + `}`)
+		s := &agreeSub{t: t, n: i, filter: f.filter, where: f.where, rows: map[string]json.RawMessage{}}
+		subscribe(s, "")
 		subs = append(subs, s)
+	}
+	// Some clients drop their connection while the writes go on and resume
+	// from their last cursor.
+	for _, s := range subs {
+		if s.n%5 != 3 {
+			continue
+		}
+		deadline := time.Now().Add(200 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			raw, err := s.c.next(time.Until(deadline))
+			if err != nil {
+				break
+			}
+			s.apply(raw)
+		}
+		s.c.nc.Close()
+		time.Sleep(100 * time.Millisecond)
+		s.resumed = true
+		subscribe(s, `,"since":"`+s.cursor+`"`)
 	}
 	time.Sleep(500 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
 	e.exec(`INSERT INTO pairs VALUES (0, 'end', '')`)
 
-	type message struct {
-		Event  string            `json:"event"`
-		Data   []json.RawMessage `json:"data"`
-		UID    string            `json:"uid"`
-		Reason string            `json:"reason"`
-	}
-	idOf := func(row json.RawMessage) string {
-		var r struct {
-			ID json.Number `json:"id"`
-		}
-		if err := json.Unmarshal(row, &r); err != nil {
-			t.Fatalf("row %s: %v", row, err)
-		}
-		return string(r.ID)
-	}
 	for n, s := range subs {
-		events := 0
-		var initMsg string
-		var history []string
-	read:
-		for {
-			raw := s.c.read()
-			var m message
-			if err := json.Unmarshal([]byte(raw), &m); err != nil {
-				t.Fatalf("message %s: %v", raw, err)
-			}
-			if m.UID == "marker" {
-				break read
-			}
-			if m.Event == "init" {
-				initMsg = raw
-			}
-			history = append(history, raw)
-			for _, d := range m.Data {
-				switch m.Event {
-				case "init":
-					s.rows[idOf(d)] = d
-				case "create":
-					id := idOf(d)
-					if _, ok := s.rows[id]; ok {
-						t.Fatalf("sub %d: create of row %s it already has (%s) after %s", n, id, raw, initMsg)
-					}
-					s.rows[id] = d
-				case "update":
-					id := idOf(d)
-					if _, ok := s.rows[id]; !ok && s.filter == "" {
-						t.Fatalf("sub %d: update of row %s it lacks (%s)", n, id, raw)
-					}
-					s.rows[id] = d
-				case "delete":
-					id := string(d)
-					if _, ok := s.rows[id]; !ok {
-						t.Fatalf("sub %d: delete of row %s it lacks (%s)", n, id, raw)
-					}
-					delete(s.rows, id)
-				default:
-					t.Fatalf("sub %d: unexpected %s", n, raw)
-				}
-			}
-			events++
+		for !s.apply(s.c.read()) {
 		}
+		events := s.events
+		history := s.history
 		want := map[string]any{}
 		rows, err := e.db.Pool().Query(context.Background(), `SELECT id::text, to_jsonb(t) FROM items t WHERE `+s.where)
 		if err != nil {
@@ -173,8 +134,86 @@ func TestSnapshotStreamAgreement(t *testing.T) {
 			}
 			t.Fatalf("sub %d (%s): copy differs from the table\ngot  %v\nwant %v", n, s.where, got, want)
 		}
-		t.Logf("sub %d: %d rows, %d messages", n, len(got), events)
+		t.Logf("sub %d: %d rows, %d messages, resumed %v", n, len(got), events, s.resumed)
 	}
+}
+
+// agreeSub is one client's copy of the table.
+type agreeSub struct {
+	t       *testing.T
+	n       int
+	c       *client
+	filter  string
+	where   string
+	rows    map[string]json.RawMessage
+	cursor  string
+	events  int
+	history []string
+	resumed bool
+}
+
+// apply applies one message to the copy, checking that it is possible,
+// and reports whether it is the end marker.
+func (s *agreeSub) apply(raw string) bool {
+	t := s.t
+	var m struct {
+		Event     string            `json:"event"`
+		Data      []json.RawMessage `json:"data"`
+		UID       string            `json:"uid"`
+		Cursor    string            `json:"cursor"`
+		Recovered *bool             `json:"recovered"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatalf("message %s: %v", raw, err)
+	}
+	if m.UID == "marker" {
+		return true
+	}
+	s.history = append(s.history, raw)
+	if m.Cursor != "" {
+		s.cursor = m.Cursor
+	}
+	if m.Event == "init" && s.resumed && (m.Recovered == nil || !*m.Recovered) {
+		t.Fatalf("sub %d: resumed without recovery: %s", s.n, raw)
+	}
+	for _, d := range m.Data {
+		switch m.Event {
+		case "init":
+			s.rows[idOf(t, d)] = d
+		case "create":
+			id := idOf(t, d)
+			if _, ok := s.rows[id]; ok {
+				t.Fatalf("sub %d: create of row %s it already has (%s)", s.n, id, raw)
+			}
+			s.rows[id] = d
+		case "update":
+			id := idOf(t, d)
+			if _, ok := s.rows[id]; !ok && s.filter == "" {
+				t.Fatalf("sub %d: update of row %s it lacks (%s)", s.n, id, raw)
+			}
+			s.rows[id] = d
+		case "delete":
+			id := string(d)
+			if _, ok := s.rows[id]; !ok {
+				t.Fatalf("sub %d: delete of row %s it lacks (%s)", s.n, id, raw)
+			}
+			delete(s.rows, id)
+		default:
+			t.Fatalf("sub %d: unexpected %s", s.n, raw)
+		}
+	}
+	s.events++
+	return false
+}
+
+func idOf(t *testing.T, row json.RawMessage) string {
+	var r struct {
+		ID json.Number `json:"id"`
+	}
+	if err := json.Unmarshal(row, &r); err != nil {
+		t.Fatalf("row %s: %v", row, err)
+	}
+	return string(r.ID)
 }
 
 // journal logs the journal entries of one row of items.

@@ -129,7 +129,7 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, 
 // the stream continues after.
 func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spec, h0 int64, recovered *bool) (int64, error) {
 	if sub.mask != evAll {
-		s.sendInit(sub, nil, h0, false, recovered != nil && *recovered)
+		s.sendInit(sub, nil, h0, recovered != nil, recovered != nil && *recovered)
 		return h0, nil
 	}
 	select {
