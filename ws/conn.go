@@ -257,7 +257,7 @@ func (c *conn) flush() {
 
 		n, err := c.writeNB(buf)
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			c.shutdown()
+			c.writeFailed()
 			return
 		}
 		if n < len(buf) {
@@ -273,7 +273,7 @@ func (c *conn) flush() {
 func (c *conn) flushSlow(buf []byte, n int) {
 	for {
 		if _, err := c.nc.Write(buf[n:]); err != nil {
-			c.shutdown()
+			c.writeFailed()
 			return
 		}
 		c.recycle(buf)
@@ -293,6 +293,16 @@ func (c *conn) flushSlow(buf []byte, n int) {
 		c.spare = nil
 		c.mu.Unlock()
 	}
+}
+
+// writeFailed gives up the write side of a connection whose socket failed
+// and closes it.
+func (c *conn) writeFailed() {
+	c.mu.Lock()
+	c.flushing = false
+	c.mu.Unlock()
+	c.s.stats.queued.Add(-1)
+	c.shutdown()
 }
 
 // recycle keeps a written buffer for the next swap unless it is large.
