@@ -173,6 +173,14 @@ func TestDirectusSDK(t *testing.T) {
 			}); err == nil {
 				t.Fatalf("event after unsubscribe:\n%s", c.p.stdout)
 			}
+			if mode == "handshake" {
+				// A token signed with another secret: the SDK's connect fails.
+				bad := startSDK(t, "http://"+lb.addr(), mode, signToken(t, "not-the-secret-0123456789abcdef"))
+				bad.expect("connect error", func(l sdkLine) bool { return l.Kind == "connect-error" })
+				if code := bad.p.wait(10 * time.Second); code != 3 {
+					t.Fatalf("SDK client with a bad token exit code %d, want 3", code)
+				}
+			}
 			c.command("exit")
 			if code := c.p.wait(10 * time.Second); code != 0 {
 				t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)

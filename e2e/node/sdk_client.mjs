@@ -24,7 +24,12 @@ client.onWebSocket("open", function () {
 });
 client.onWebSocket("close", (ev) => out({ kind: "close", code: ev.code, reason: String(ev.reason || "") }));
 
-await client.connect();
+try {
+  await client.connect();
+} catch (err) {
+  out({ kind: "connect-error", error: String(err) });
+  process.exit(3);
+}
 const { subscription, unsubscribe } = await client.subscribe("messages", {
   query: { fields: ["id", "text"] },
 });
