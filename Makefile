@@ -82,5 +82,8 @@ postgres:
 # clean stops a leftover `pgfeed dev` cluster and removes everything built
 # or downloaded.
 clean:
-	@if [ -f .pgfeed/pg/data/postmaster.pid ]; then kill $$(head -1 .pgfeed/pg/data/postmaster.pid) 2>/dev/null || true; fi
+	@pidfile=.pgfeed/pg/data/postmaster.pid; if [ -f $$pidfile ]; then \
+		pid=$$(head -1 $$pidfile); kill -INT $$pid 2>/dev/null || true; \
+		for i in $$(seq 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+	fi
 	rm -rf $(BIN) .pgfeed e2e/artifacts $(NODE_DIR)/node_modules
