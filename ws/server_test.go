@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store/storetest"
 	"github.com/rs/zerolog"
@@ -134,4 +136,32 @@ func TestNotReady(t *testing.T) {
 	srv.SetPosition(0)
 	c.send(`{"type":"subscribe","collection":"items","uid":"w"}`)
 	c.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":3,"name":"c","qty":30}],"uid":"w"`)
+}
+
+// TestPartialFrame: a client that sends half a frame and stalls does not
+// hold the (single) worker: others are served, and the frame completes
+// later.
+func TestPartialFrame(t *testing.T) {
+	e := newEnv(t, Config{Workers: 1}, itemsSetup)
+	a := e.dial(t, nil)
+	b := e.dial(t, nil)
+	var frame bytes.Buffer
+	if err := ws.WriteFrame(&frame, ws.MaskFrame(ws.NewTextFrame([]byte(`{"type":"ping","uid":"`+strings.Repeat("a", 40000)+`"}`)))); err != nil {
+		t.Fatal(err)
+	}
+	raw := frame.Bytes()
+	half := len(raw) / 2
+	if _, err := a.nc.Write(raw[:half]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		b.alive()
+	}
+	if _, err := a.nc.Write(raw[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.read(); !strings.HasPrefix(got, `{"type":"pong","uid":"aaa`) || len(got) != 40000+len(`{"type":"pong","uid":""}`) {
+		t.Fatalf("pong of %d bytes: %.40s", len(got), got)
+	}
+	a.alive()
 }
