@@ -95,8 +95,8 @@ func (c *Config) Validate(serving bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("auth mode %q: want public, handshake or strict", c.AuthMode))
 	}
-	if c.AuthMode == "strict" && c.JWTSecret == "" {
-		errs = append(errs, errors.New("auth mode strict needs a JWT secret (--jwt-secret or PGFEED_JWT_SECRET)"))
+	if c.AuthMode != "public" && c.JWTSecret == "" {
+		errs = append(errs, fmt.Errorf("auth mode %s needs a JWT secret (--jwt-secret or PGFEED_JWT_SECRET); --auth-mode public serves without authentication", c.AuthMode))
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {

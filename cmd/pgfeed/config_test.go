@@ -41,7 +41,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			env := map[string]string{"DATABASE_URL": "postgres://localhost/app"}
+			env := map[string]string{"DATABASE_URL": "postgres://localhost/app", "PGFEED_JWT_SECRET": "s"}
 			for k, v := range tt.env {
 				env[k] = v
 			}
@@ -79,6 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad origin", nil, []string{"serve", "--allowed-origins", "example.com"}, `allowed origin "example.com"`},
 		{"zero heartbeat", nil, []string{"serve", "--heartbeat", "0s"}, "heartbeat must be positive"},
 		{"snapshot limit above cap", nil, []string{"serve", "--snapshot-limit", "5000"}, "max snapshot must be at least the snapshot limit"},
+		{"handshake without secret", nil, []string{"serve"}, "auth mode handshake needs a JWT secret"},
 		{"bad log level", nil, []string{"tables", "--log-level", "loud"}, `log level "loud"`},
 		{"unknown flag", nil, []string{"tables", "--verbose"}, "flag provided but not defined: -verbose"},
 		{"migrate action", nil, []string{"migrate", "sideways"}, "usage: pgfeed migrate up|down|version"},
