@@ -22,13 +22,15 @@ type lines struct {
 	mu      sync.Mutex
 	all     []string
 	changed chan struct{} // closed and replaced on every new line
+	eof     chan struct{} // closed when the writer closed its end
 }
 
-func newLines() *lines { return &lines{changed: make(chan struct{})} }
+func newLines() *lines { return &lines{changed: make(chan struct{}), eof: make(chan struct{})} }
 
 func (l *lines) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	defer close(l.eof)
 	for sc.Scan() {
 		l.mu.Lock()
 		l.all = append(l.all, sc.Text())
@@ -51,9 +53,11 @@ func (l *lines) String() string {
 }
 
 // waitFor returns the first line at index from or later that match accepts,
-// and the index after it.
+// and the index after it. It gives up at the timeout or when the process
+// closes its output.
 func (l *lines) waitFor(from int, timeout time.Duration, match func(string) bool) (string, int, error) {
 	deadline := time.After(timeout)
+	eof := false
 	for {
 		all, changed := l.snapshot()
 		for i := from; i < len(all); i++ {
@@ -61,8 +65,13 @@ func (l *lines) waitFor(from int, timeout time.Duration, match func(string) bool
 				return all[i], i + 1, nil
 			}
 		}
+		if eof {
+			return "", len(all), errors.New("output ended")
+		}
 		select {
 		case <-changed:
+		case <-l.eof:
+			eof = true // look once more at what came before the end
 		case <-deadline:
 			return "", len(all), errors.New("timed out")
 		}
@@ -235,10 +244,12 @@ func listenAddr(p *proc, timeout time.Duration) (string, error) {
 		}
 		return false
 	})
-	select {
-	case <-p.done:
-		return "", fmt.Errorf("exited with code %d before listening", p.exitCode())
-	default:
+	if err != nil {
+		select {
+		case <-p.done:
+			return "", fmt.Errorf("exited with code %d before listening", p.exitCode())
+		case <-time.After(5 * time.Second):
+		}
 	}
 	return addr, err
 }
