@@ -29,7 +29,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if c.DB == "" {
 		return errors.New("no database: pass -db or set DATABASE_URL")
 	}
-	pool, err := pgxpool.New(ctx, c.DB)
+	pcfg, err := pgxpool.ParseConfig(c.DB)
+	if err != nil {
+		return fmt.Errorf("database url: %w", err)
+	}
+	pcfg.MaxConns = writers
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -64,7 +69,7 @@ func (m *Main) Run(ctx context.Context) error {
 	rssAfter := rss(c.ServerPID)
 	fmt.Fprintf(m.Out, "connected %d subscribers (%d failed) over %d collections in %s\n", conns, failed, c.collections(), connectTime.Round(time.Millisecond))
 
-	inserts, writeTime, err := write(ctx, pool, c)
+	inserts, skipped, writeTime, err := write(ctx, pool, c)
 	if err != nil {
 		return err
 	}
@@ -95,7 +100,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if rem := c.N % c.Per; rem != 0 {
 		want = 0 // uneven collections: expected count not computed
 	}
-	fmt.Fprintf(m.Out, "wrote %d rows in %s (%.0f/s)\n", inserts, writeTime.Round(time.Millisecond), float64(inserts)/writeTime.Seconds())
+	fmt.Fprintf(m.Out, "wrote %d rows in %s (%.0f/s; %d skipped because the database was behind the rate)\n",
+		inserts, writeTime.Round(time.Millisecond), float64(inserts)/writeTime.Seconds(), skipped)
 	fmt.Fprintf(m.Out, "delivered %d messages (expected %d): %.0f messages/s; %d connections closed by the server\n",
 		msgs, want, float64(msgs)/writeTime.Seconds(), closed)
 	fmt.Fprintf(m.Out, "latency commit->client: p50 %s  p99 %s  max %s\n",
@@ -126,21 +132,27 @@ func setup(ctx context.Context, pool *pgxpool.Pool, n int) error {
 	return nil
 }
 
+// writers is how many inserts run at once.
+const writers = 32
+
 // write inserts rows at the configured rate, round-robin over the
-// collections, for the configured duration.
-func write(ctx context.Context, pool *pgxpool.Pool, c *Config) (int64, time.Duration, error) {
+// collections, for the configured duration. Inserts the database cannot
+// take at that rate are skipped and counted, not queued.
+func write(ctx context.Context, pool *pgxpool.Pool, c *Config) (inserted, skipped int64, elapsed time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
 	body := strings.Repeat("x", c.Body)
 	colls := c.collections()
-	const writers = 16
-	jobs := make(chan int, 4096)
+	jobs := make(chan int, writers)
 	errs := make(chan error, writers)
 	done := make(chan int64, writers)
 	for w := 0; w < writers; w++ {
 		go func() {
 			var n int64
 			for coll := range jobs {
+				if ctx.Err() != nil {
+					continue // past the duration: drain without writing
+				}
 				_, err := pool.Exec(context.Background(), `INSERT INTO load_`+strconv.Itoa(coll)+` (sent_at, body) VALUES (clock_timestamp(), $1)`, body)
 				if err != nil {
 					errs <- err
@@ -170,19 +182,19 @@ loop:
 			select {
 			case jobs <- int(issued % int64(colls)):
 			default: // writers are behind: skip rather than queue without bound
+				skipped++
 			}
 		}
 	}
 	close(jobs)
-	var n int64
 	for w := 0; w < writers; w++ {
-		n += <-done
+		inserted += <-done
 	}
-	elapsed := time.Since(start)
+	elapsed = time.Since(start)
 	if werr != nil {
-		return n, elapsed, fmt.Errorf("insert: %w", werr)
+		return inserted, skipped, elapsed, fmt.Errorf("insert: %w", werr)
 	}
-	return n, elapsed, nil
+	return inserted, skipped, elapsed, nil
 }
 
 // rss returns the VmRSS of pid in KiB, or 0.
