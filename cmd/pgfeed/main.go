@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,6 +58,9 @@ type Main struct {
 	Config Config
 	Stdout io.Writer // command output: tables, URLs
 	Stderr io.Writer // logs and usage
+	// OnListen, when set, is called with the address serve and dev listen
+	// on, once they accept connections (tests use it with --addr :0).
+	OnListen func(addr net.Addr)
 
 	cmd  string
 	args []string

@@ -96,6 +96,9 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if hooks != nil && hooks.listened != nil {
 		hooks.listened(ln.Addr())
 	}
+	if m.OnListen != nil {
+		m.OnListen(ln.Addr())
+	}
 
 	var runErr error
 	select {
