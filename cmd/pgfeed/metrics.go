@@ -11,7 +11,7 @@ import (
 
 // streamMetrics sits between the change stream and the WebSocket server and
 // counts what passes: changes by operation, the stream position, and the
-// time from commit to publication.
+// time from the writing statement to publication.
 type streamMetrics struct {
 	next     cdc.Sink
 	position prometheus.Gauge
@@ -37,7 +37,7 @@ func newStreamMetrics(reg prometheus.Registerer, next cdc.Sink) *streamMetrics {
 		}, []string{"op"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pgfeed_stream_lag_seconds",
-			Help:    "Time from a change's commit to its publication to subscribers.",
+			Help:    "Time from the start of the statement that wrote a change to its publication to subscribers.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
