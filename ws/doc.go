@@ -44,6 +44,20 @@
 // take delete events; one that newly matches is an update. "old" (with
 // "old":true) holds the previous values, projected alike.
 //
+// # Authentication
+//
+// A valid token given at the upgrade (?access_token=, Authorization:
+// Bearer, or the Config.TokenCookie cookie) authenticates in any mode; an
+// invalid one is ignored except in strict mode (401). In handshake mode a
+// connection must authenticate within Config.AuthTimeout: until then every
+// message but auth and ping gets AUTH_FAILED; a bad token gets AUTH_FAILED
+// (TOKEN_EXPIRED when expired) and may be retried; at the timeout the client
+// gets AUTH_TIMEOUT and close 1008. When a token expires the client gets
+// TOKEN_EXPIRED; in handshake and strict mode its events pause (events in
+// the pause are not queued: resume with "since") until a fresh auth, or
+// AUTH_TIMEOUT and close 1008 after Config.AuthTimeout; in public mode the
+// connection falls back to the public role.
+//
 // # Heartbeat and limits
 //
 // The server sends {"type":"ping"} every Config.Heartbeat and closes (1000)
@@ -56,5 +70,8 @@
 // All Server methods are safe for concurrent use. Publish is called by one
 // goroutine (the stream); it never blocks on a client: per subscriber it
 // checks the event and filter and appends to that connection's queue, with
-// no allocation in steady state.
+// no allocation in steady state; each connection's writer is woken once per
+// published batch. Snapshots read the database through Backend, at most
+// Config.Snapshots at a time; store.DB takes two pool connections per
+// snapshot, so the pool must be larger than twice that.
 package ws
