@@ -260,6 +260,11 @@ func (h *hub) remove(sub *subscription) {
 
 func (h *hub) removeLocked(sub *subscription) {
 	sub.cancelled.Store(true)
+	if sub.state != subPending && sub.state != subLive {
+		// Not registered: its fields may still be being filled in.
+		sub.state = subRemoved
+		return
+	}
 	coll := h.colls[sub.coll]
 	switch sub.state {
 	case subPending:
@@ -281,9 +286,6 @@ func (h *hub) removeLocked(sub *subscription) {
 			delete(coll.byProj, g.key)
 		}
 		sub.group = nil
-	default:
-		sub.state = subRemoved
-		return
 	}
 	sub.state = subRemoved
 	h.s.stats.subs.Add(-1)
