@@ -69,12 +69,14 @@ function onMessage(msg) {
   const fresh = new Set();
   switch (msg.event) {
     case "init":
-      if (Array.isArray(msg.data)) {
+      // A resumed subscription (recovered: true) replays what was missed
+      // as events; otherwise init holds the rows to show.
+      if (msg.recovered !== true && Array.isArray(msg.data)) {
         rows.clear();
         for (const row of msg.data) rows.set(String(row.id), row);
       }
       setStatus("live", "live");
-      logEvent("init: " + (Array.isArray(msg.data) ? msg.data.length + " rows" : "resumed") +
+      logEvent("init: " + (msg.recovered === true ? "resumed" : (msg.data || []).length + " rows") +
                (msg.recovered === false ? " (cursor too old, fresh snapshot)" : ""));
       break;
     case "create":
