@@ -217,7 +217,7 @@ func (c *conn) closeWith(code int, reason string) {
 const closeGrace = 2 * time.Second
 
 // minQueueBuffer is the smallest outbound buffer a connection allocates.
-const minQueueBuffer = 2048
+const minQueueBuffer = 512
 
 func (c *conn) closeLocked(code int, reason string) {
 	if c.closing || c.closed {
