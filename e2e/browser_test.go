@@ -147,6 +147,7 @@ func TestBrowserDemo(t *testing.T) {
 	}
 	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('written while down')`)
 	s = startCommand(t, "", cleanEnv("DATABASE_URL="+u), "dev", "--addr", s.addr)
+	s.waitReady(t)
 	if err := chromedp.Do(ctx,
 		chromedp.WaitVisible(rowXPath("written while down")),
 		chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)),
