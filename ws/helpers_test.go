@@ -196,7 +196,7 @@ func (e *closeError) Error() string { return fmt.Sprintf("closed %d %q", e.code,
 func (c *client) next(timeout time.Duration) (string, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		f, err := ws.ReadFrame(c.br)
+		f, err := readFrame(c.br)
 		if err != nil {
 			return "", err
 		}
@@ -259,19 +259,6 @@ func (c *client) expectClose(code int) *closeError {
 	}
 }
 
-// expectSilence checks that no message arrives within d.
-func (c *client) expectSilence(d time.Duration) {
-	c.t.Helper()
-	m, err := c.next(d)
-	if err == nil {
-		c.t.Fatalf("unexpected message %s", m)
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		c.t.Fatalf("unexpected: %v", err)
-	}
-}
-
 // alive checks that the connection still answers a ping.
 func (c *client) alive() {
 	c.t.Helper()
@@ -327,4 +314,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// readFrame reads one server frame of at most 64 MiB.
+func readFrame(r io.Reader) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > 64<<20 {
+		return ws.Frame{}, fmt.Errorf("frame of %d bytes", h.Length)
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return ws.Frame{}, err
+	}
+	return ws.Frame{Header: h, Payload: p}, nil
 }

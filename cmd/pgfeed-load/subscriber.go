@@ -115,7 +115,7 @@ func (m *Main) subscribe(ctx context.Context, idx int) (net.Conn, *bufio.Reader,
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 	for {
-		f, err := ws.ReadFrame(br)
+		f, err := readFrame(br)
 		if err != nil {
 			conn.Close()
 			return nil, nil, fmt.Errorf("waiting for init: %w", err)
@@ -150,7 +150,7 @@ func receive(ctx context.Context, conn net.Conn, br *bufio.Reader) received {
 	defer stop()
 	defer conn.Close()
 	for {
-		f, err := ws.ReadFrame(br)
+		f, err := readFrame(br)
 		if err != nil {
 			r.closed = ctx.Err() == nil
 			return r
@@ -193,4 +193,26 @@ func receive(ctx context.Context, conn net.Conn, br *bufio.Reader) received {
 			r.messages++
 		}
 	}
+}
+
+// maxFrame bounds what a client of the load tool reads in one frame.
+const maxFrame = 16 << 20
+
+// readFrame reads one frame of at most maxFrame bytes.
+func readFrame(r io.Reader) (ws.Frame, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > maxFrame {
+		return ws.Frame{}, fmt.Errorf("frame of %d bytes", h.Length)
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Masked {
+		ws.Cipher(p, h.Mask, 0)
+	}
+	return ws.Frame{Header: h, Payload: p}, nil
 }
