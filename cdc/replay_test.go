@@ -78,8 +78,7 @@ func (r *replica) apply(tb testing.TB, c cdc.Change) {
 		}
 		for i, row := range c.New {
 			check(row, false)
-			oldKey := string(head(tb, c.Old[i]).ID)
-			if _, ok := m[oldKey]; !ok {
+			if _, ok := m[string(head(tb, c.Old[i]).ID)]; !ok {
 				tb.Fatalf("update at %d of a row the replica lacks: %s", c.Pos, c.Old[i])
 			}
 			m[string(head(tb, row).ID)] = string(row)
