@@ -111,7 +111,7 @@ func (h *hub) waitReady(ctx context.Context) error {
 // publish delivers a batch of changes to the live subscriptions and buffers
 // it for those catching up.
 func (h *hub) publish(batch []cdc.Change) {
-	var dropped []*subscription
+	var dropped, overflowed []*subscription
 	h.mu.Lock()
 	for i := range batch {
 		ch := &batch[i]
@@ -122,7 +122,14 @@ func (h *hub) publish(batch []cdc.Change) {
 		if coll == nil {
 			continue
 		}
-		for _, p := range coll.pending {
+		for i := 0; i < len(coll.pending); i++ {
+			p := coll.pending[i]
+			if len(p.buf) >= maxPending {
+				overflowed = append(overflowed, p)
+				h.removeLocked(p) // moves the last pending subscription to i
+				i--
+				continue
+			}
 			p.buf = append(p.buf, *ch)
 		}
 		if ch.Op == cdc.OpDrop {
@@ -151,7 +158,16 @@ func (h *hub) publish(batch []cdc.Change) {
 	for _, sub := range dropped {
 		h.s.dropped(sub)
 	}
+	for _, sub := range overflowed {
+		sub.c.replyError("subscribe", newError(codeServiceUnavailable,
+			"the collection changed faster than the subscription could start; subscribe again"), sub.uid)
+		sub.c.dropSubscription(sub)
+	}
 }
+
+// maxPending bounds the changes buffered for a subscription that is still
+// starting (reading its snapshot or replaying from its cursor).
+const maxPending = 100000
 
 // addPending registers sub to buffer changes from now on and returns the
 // position it starts after. ok is false when sub was cancelled meanwhile.

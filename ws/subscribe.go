@@ -169,6 +169,9 @@ func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spe
 // sendInit sends {"type":"subscription","event":"init","data":..,"uid":..,
 // "cursor":..,"recovered":..}; data and recovered only when given.
 func (s *Server) sendInit(sub *subscription, data []byte, cursor int64, withRecovered, recovered bool) {
+	if sub.cancelled.Load() {
+		return
+	}
 	m := make([]byte, 0, 96+len(data)+len(sub.uid))
 	m = append(m, `{"type":"subscription","event":"init"`...)
 	if data != nil {
