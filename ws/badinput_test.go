@@ -375,3 +375,20 @@ func TestHeartbeat(t *testing.T) {
 		break
 	}
 }
+
+// TestLargeInit: an init larger than the queue bound is delivered; the
+// bound is on frames waiting, not on one frame's size.
+func TestLargeInit(t *testing.T) {
+	e := newEnv(t, Config{QueueBytes: 64 << 10}, itemsSetup)
+	e.exec(`INSERT INTO items SELECT i, repeat('y', 10000), i FROM generate_series(10, 29) i`)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","uid":"big"}`)
+	got := c.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":3,`)
+	if len(got) < 200000 {
+		t.Fatalf("init of %d bytes", len(got))
+	}
+	c.alive()
+	if n := e.srv.Stats().SlowClosed; n != 0 {
+		t.Fatalf("slow closed %d", n)
+	}
+}

@@ -31,7 +31,7 @@ type Config struct {
 	MaxConns       int           // default 100000; beyond it upgrades get 503
 	MaxFrameBytes  int64         // largest inbound message; default 1 MiB; larger closes with 1009
 	MaxSubsPerConn int           // default 100; beyond it LIMIT_EXCEEDED
-	QueueBytes     int           // outbound bytes queued per connection; default 4 MiB; beyond it close 1013
+	QueueBytes     int           // outbound bytes waiting per connection; default 4 MiB; a frame queued at the bound closes with 1013
 	RatePerSec     int           // inbound messages per second per connection (burst 2x); default 100
 	Workers        int           // goroutines serving readable sockets; default GOMAXPROCS*4
 	Snapshots      int           // concurrent snapshot reads; default 2 (each takes two database connections)

@@ -160,7 +160,9 @@ func (c *conn) enqueue(op byte, payload []byte, deferred bool) (ok, kick bool) {
 		return false, false
 	}
 	n := headerLen(len(payload)) + len(payload)
-	if len(c.out)+n > c.s.cfg.QueueBytes {
+	// The client is slow when the frames still waiting reach the bound; a
+	// frame is not refused for its own size (a large init must get through).
+	if len(c.out) >= c.s.cfg.QueueBytes {
 		c.slow = true
 		c.out = c.out[:0] // frames not started are dropped: the client is behind anyway
 		c.closeLocked(closeTryAgainLater, "slow consumer: outbound queue full; reconnect with your last cursor")
