@@ -157,16 +157,23 @@ func TestConcurrentWritersReplayExactly(t *testing.T) {
 	head := settle(t, db)
 	sink.waitFor(t, head, 30*time.Second)
 
-	changes := sink.all()
-	checkOrder(t, changes, 0)
+	n := replayWorkload(t, db, sink.all())
+	t.Logf("%d commits, %d rolled back, %d changes streamed", commits.Load(), failures.Load(), n)
+}
+
+// replayWorkload checks the order of the workload's changes, replays them
+// into a copy and compares it with the tables. It returns how many there were.
+func replayWorkload(tb testing.TB, db *store.DB, changes []cdc.Change) int {
+	tb.Helper()
+	checkOrder(tb, changes, 0)
 	r := newReplica()
 	for _, c := range changes {
-		r.apply(t, c)
+		r.apply(tb, c)
 	}
 	for _, table := range []string{"accounts", "orders", "events"} {
-		r.equalTable(t, db, table)
+		r.equalTable(tb, db, table)
 	}
-	t.Logf("%d commits, %d rolled back, %d changes streamed", commits.Load(), failures.Load(), len(changes))
+	return len(changes)
 }
 
 // TestSurvivesKilledConnectionsAndRestarts is property 1 across failures:
@@ -218,15 +225,7 @@ func TestSurvivesKilledConnectionsAndRestarts(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	sink.waitFor(t, head, 30*time.Second)
-	changes := sink.all()
-	checkOrder(t, changes, 0)
-	r := newReplica()
-	for _, c := range changes {
-		r.apply(t, c)
-	}
-	for _, table := range []string{"accounts", "orders", "events"} {
-		r.equalTable(t, db, table)
-	}
+	replayWorkload(t, db, sink.all())
 }
 
 // TestResumeFromCursor is property 5: a stream started after a cursor emits
@@ -261,5 +260,3 @@ func TestResumeFromCursor(t *testing.T) {
 		}
 	}
 }
-
-var _ = store.ErrNotInstalled
