@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
@@ -108,7 +109,11 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) (*Server, error) {
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
-	s.httpSrv = &http.Server{Handler: s.routeHTTP(handler), ErrorLog: nil}
+	s.httpSrv = &http.Server{
+		Handler:           s.routeHTTP(handler),
+		ReadHeaderTimeout: handshakeTimeout,
+		ErrorLog:          stdlog.New(s.log.With().Str("component", "http").Logger(), "", 0),
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
