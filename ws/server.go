@@ -112,7 +112,7 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) (*Server, error) {
 	s.httpSrv = &http.Server{
 		Handler:           s.routeHTTP(handler),
 		ReadHeaderTimeout: handshakeTimeout,
-		ErrorLog:          stdlog.New(s.log.With().Str("component", "http").Logger(), "", 0),
+		ErrorLog:          stdlog.New(s.log, "http: ", 0),
 	}
 	s.wg.Add(1)
 	go func() {
