@@ -55,8 +55,12 @@ fuzz-run:
 		done; \
 	done
 
-bench:
+# bench runs every go test benchmark, then pgfeed-bench (capture overhead
+# with pgbench, tracked against untracked, and commit-to-stream latency) on a
+# PostgreSQL of its own. The end-to-end load tool is in the README.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	./$(BIN)/pgfeed-bench
 
 # lint: gofmt, go vet, and staticcheck when the module proxy can provide it.
 lint: vet

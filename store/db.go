@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,7 +23,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// The stream holds up to three connections (reader, sequencer,
+		// pruning) and each snapshot two, so pgx's default (4 or the CPU
+		// count) would make them wait for each other.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// pgfeed's statements are short; JIT compiling them costs more than
+	// running them.
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pgfeed"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -42,19 +42,22 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 // ReadAfter returns journal entries with positions above after, in position
 // order, from at most maxTx transactions.
 func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
+	// The LATERAL join makes every plan, generic ones included, look up
+	// each transaction's rows by index: a hash join would read the whole
+	// journal.
 	rows, err := db.pool.Query(ctx, `
-		SELECT p, xid, collection, op, data, old, at FROM (
-			SELECT t.pos + row_number() OVER (PARTITION BY t.pos ORDER BY c.id) - 1 AS p,
-			       t.xid::text::bigint AS xid, c.collection, c.op, c.data, c.old, c.at
-			FROM (
-				(SELECT pos, xid FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
-				UNION ALL
-				(SELECT pos, xid FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
-			) t
-			JOIN pgfeed.changes c ON c.xid = t.xid
-		) x
-		WHERE p > $1
-		ORDER BY p`, after, maxTx)
+		SELECT t.pos + c.k - 1, t.xid::text::bigint, c.collection, c.op, c.data, c.old, c.at
+		FROM (
+			(SELECT pos, xid FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
+			UNION ALL
+			(SELECT pos, xid FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
+		) t
+		CROSS JOIN LATERAL (
+			SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
+			FROM pgfeed.changes j WHERE j.xid = t.xid
+		) c
+		WHERE t.pos + c.k - 1 > $1
+		ORDER BY 1`, after, maxTx)
 	if err != nil {
 		return nil, wrapSchemaErr("read journal", err)
 	}

@@ -54,6 +54,7 @@ type config struct {
 	latFor   time.Duration
 	durable  bool
 	noStream bool
+	busy     time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.rate, "rate", 1000, "changes per second for the latency run")
 	fs.DurationVar(&cfg.latFor, "latency-duration", 10*time.Second, "length of the latency run")
 	fs.BoolVar(&cfg.durable, "durable", true, "local cluster with fsync on (as in production)")
+	fs.DurationVar(&cfg.busy, "busy", 0, "the stream's Busy interval (0: its default)")
 	fs.BoolVar(verbose, "v", false, "print each run's steps and wake-ups")
 	fs.BoolVar(&cfg.noStream, "no-stream", false, "measure the triggers alone, with no stream following the journal")
 	if err := fs.Parse(args); err != nil {
@@ -107,7 +109,7 @@ func run(ctx context.Context, args []string) error {
 	defer db.Close()
 
 	lat := &latencySink{}
-	stream := cdc.NewStream(db, lat, cdc.Options{Name: "bench", StartAtHead: true,
+	stream := cdc.NewStream(db, lat, cdc.Options{Name: "bench", StartAtHead: true, Busy: cfg.busy,
 		Logger: zerolog.New(os.Stderr).Level(zerolog.WarnLevel)})
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
