@@ -172,6 +172,8 @@ func TestMatch(t *testing.T) {
 		{"jsonb _eq missing key", `{"j":{"_eq":{"k":[1,2.5]}}}`, rowFull, false},
 		{"jsonb _neq", `{"j":{"_neq":{"k":[1,2.5]}}}`, rowFull, true},
 		{"jsonb _eq empty array", `{"j":{"_eq":[]}}`, rowEmpty, true},
+		{"json value with a repeated key: the last one counts", `{"j":{"_eq":{"a":2}}}`, `{"id": 7, "j": {"a": 1, "a": 2}}`, true},
+		{"json value with a repeated key: an earlier one does not", `{"j":{"_eq":{"a":1}}}`, `{"id": 7, "j": {"a": 1, "a": 2}}`, false},
 		{"jsonb NULL _neq", `{"j":{"_neq":1}}`, rowNulls, false},
 		{"jsonb NULL _null", `{"j":{"_null":true}}`, rowNulls, true},
 		{"jsonb JSON null is null", `{"j":{"_null":true}}`, `{"id": 6, "j": null}`, true},

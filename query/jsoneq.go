@@ -135,6 +135,8 @@ func jsonEq(b []byte, i int, n *jnode) (int, bool) {
 			i++
 		}
 	case 'o':
+		// Values of json columns arrive as written, so an object may repeat
+		// a key; as in jsonb, the last occurrence is the one that counts.
 		if b[i] != '{' {
 			return 0, false
 		}
@@ -142,7 +144,14 @@ func jsonEq(b []byte, i int, n *jnode) (int, bool) {
 		if i < len(b) && b[i] == '}' {
 			return i + 1, len(n.keys) == 0
 		}
-		for count := 1; ; count++ {
+		var eqBuf [16]bool
+		eq := eqBuf[:0]
+		if len(n.keys) <= len(eqBuf) {
+			eq = eqBuf[:len(n.keys)]
+		} else {
+			eq = make([]bool, len(n.keys))
+		}
+		for {
 			if i >= len(b) || b[i] != '"' {
 				return 0, false
 			}
@@ -159,28 +168,35 @@ func jsonEq(b []byte, i int, n *jnode) (int, bool) {
 				}
 			}
 			if kid < 0 {
-				return 0, false
+				return 0, false // a key the constant lacks
 			}
 			i = skipWS(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return 0, false
 			}
-			end, ok = jsonEq(b, i+1, &n.kids[kid])
+			vend, ok := skipValue(b, skipWS(b, i+1))
 			if !ok {
 				return 0, false
 			}
-			i = skipWS(b, end)
+			_, eq[kid] = jsonEq(b, i+1, &n.kids[kid])
+			i = skipWS(b, vend)
 			if i >= len(b) {
 				return 0, false
 			}
 			if b[i] == '}' {
-				return i + 1, count == len(n.keys)
+				break
 			}
 			if b[i] != ',' {
 				return 0, false
 			}
 			i = skipWS(b, i+1)
 		}
+		for _, ok := range eq {
+			if !ok {
+				return 0, false
+			}
+		}
+		return i + 1, true
 	}
 	return 0, false
 }
