@@ -95,6 +95,7 @@ type Stream struct {
 	ready   atomic.Bool
 	leader  atomic.Bool
 	started bool
+	idle    atomic.Bool   // the sequencer holds the gate: writers NOTIFY
 	wakeups atomic.Int64  // NOTIFYs from writers
 	steps   atomic.Int64  // sequencing steps taken
 	readSig chan struct{} // something new may be in the journal
@@ -125,13 +126,14 @@ type Stats struct {
 	Position int64 // last position published
 	Head     int64 // last position known to exist
 	Leader   bool  // this instance runs the sequencer
+	Idle     bool  // the sequencer waits for a writer's NOTIFY
 	Steps    int64 // sequencing steps taken by this instance
 	Wakeups  int64 // NOTIFYs received from writers
 }
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() Stats {
-	return Stats{Position: s.pos.Load(), Head: s.head.Load(), Leader: s.leader.Load(),
+	return Stats{Position: s.pos.Load(), Head: s.head.Load(), Leader: s.leader.Load(), Idle: s.idle.Load(),
 		Steps: s.steps.Load(), Wakeups: s.wakeups.Load()}
 }
 
@@ -251,9 +253,8 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 			}
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		if n == nil { // fallback poll
+		if n == nil { // fallback poll for the reader; the sequencer has its own
 			signal(s.readSig)
-			signal(s.wakeSig)
 			continue
 		}
 		switch n.Channel {
@@ -344,7 +345,8 @@ func (s *Stream) sequence(ctx context.Context) error {
 		if gated != nil {
 			<-gated
 		}
-		gate.Close()
+		gate.Close() // closing the session opens the gate
+		s.idle.Store(false)
 	}()
 	prune := time.NewTicker(s.opts.PruneEvery)
 	defer prune.Stop()
@@ -370,6 +372,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 					return fmt.Errorf("open gate: %w", err)
 				}
 				idle, lastWork, empty = false, time.Now(), 0
+				s.idle.Store(false)
 			}
 		case err := <-gated:
 			gated = nil
@@ -377,6 +380,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 				return fmt.Errorf("take gate: %w", err)
 			}
 			idle = true
+			s.idle.Store(true)
 		}
 		pos, err := s.db.Step(ctx)
 		if err != nil {
@@ -393,6 +397,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 					return fmt.Errorf("open gate: %w", err)
 				}
 				idle = false
+				s.idle.Store(false)
 			}
 		} else {
 			empty++

@@ -1,0 +1,57 @@
+package cdc_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+// TestIdleSequencerWakesOnNotify: once the journal is quiet the sequencer
+// goes idle, and the next write wakes it at once through the gate's NOTIFY,
+// long before the fallback poll; while writes keep coming, writers send no
+// NOTIFY at all.
+func TestIdleSequencerWakesOnNotify(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute, Linger: 200 * time.Millisecond})
+
+	waitIdle := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !s.Stats().Idle {
+			if time.Now().After(deadline) {
+				t.Fatalf("sequencer never went idle: %+v", s.Stats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		waitIdle()
+		before := s.Stats().Wakeups
+		start := time.Now()
+		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
+		sink.waitFor(t, int64(i), 5*time.Second) // the fallback poll is a minute away
+		if s.Stats().Wakeups <= before {
+			t.Fatalf("change %d arrived without a wake-up", i)
+		}
+		t.Logf("change %d arrived %v after the insert began", i, time.Since(start))
+	}
+
+	// Busy: writes that follow each other within Linger send no NOTIFY.
+	waitIdle()
+	storetest.Exec(t, u, `INSERT INTO w VALUES (100)`)
+	sink.waitFor(t, 4, 5*time.Second)
+	before := s.Stats().Wakeups
+	for i := 101; i <= 130; i++ {
+		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
+	}
+	sink.waitFor(t, 34, 5*time.Second)
+	if got := s.Stats().Wakeups - before; got != 0 {
+		t.Fatalf("%d NOTIFYs from 30 writes while the sequencer was busy", got)
+	}
+}
