@@ -1,6 +1,7 @@
 package cdc_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
 	db := storetest.Open(t, u)
 	sink := newCollector()
-	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute, Linger: 200 * time.Millisecond})
+	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute, Linger: 500 * time.Millisecond})
 
 	waitIdle := func() {
 		t.Helper()
@@ -47,8 +48,10 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	storetest.Exec(t, u, `INSERT INTO w VALUES (100)`)
 	sink.waitFor(t, 4, 5*time.Second)
 	before := s.Stats().Wakeups
-	for i := 101; i <= 130; i++ {
-		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
+	for i := 101; i <= 130; i++ { // one connection, so writes follow closely
+		if _, err := db.Pool().Exec(context.Background(), `INSERT INTO w VALUES ($1)`, i); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sink.waitFor(t, 34, 5*time.Second)
 	if got := s.Stats().Wakeups - before; got != 0 {
