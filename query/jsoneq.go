@@ -145,7 +145,7 @@ func jsonEq(b []byte, i int, n *jnode) (int, bool) {
 			return i + 1, len(n.keys) == 0
 		}
 		var eqBuf [16]bool
-		eq := eqBuf[:0]
+		var eq []bool // whether the last occurrence of each key matched
 		if len(n.keys) <= len(eqBuf) {
 			eq = eqBuf[:len(n.keys)]
 		} else {
