@@ -241,22 +241,10 @@ func (c *conn) closeLocked(code int, reason string) {
 // side (flushing is true).
 func (c *conn) flush() {
 	for {
-		c.mu.Lock()
-		buf := c.out
-		if len(buf) == 0 {
-			c.flushing = false
-			c.s.stats.queued.Add(-1)
-			done := c.closing
-			c.mu.Unlock()
-			if done {
-				c.shutdown()
-			}
+		buf, ok := c.nextOut()
+		if !ok {
 			return
 		}
-		c.out = c.spare[:0]
-		c.spare = nil
-		c.mu.Unlock()
-
 		n, err := c.writeNB(buf)
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			c.writeFailed()
@@ -279,22 +267,33 @@ func (c *conn) flushSlow(buf []byte, n int) {
 			return
 		}
 		c.recycle(buf)
-		c.mu.Lock()
-		buf, n = c.out, 0
-		if len(buf) == 0 {
-			c.flushing = false
-			c.s.stats.queued.Add(-1)
-			done := c.closing
-			c.mu.Unlock()
-			if done {
-				c.shutdown()
-			}
+		var ok bool
+		if buf, ok = c.nextOut(); !ok {
 			return
 		}
-		c.out = c.spare[:0]
-		c.spare = nil
-		c.mu.Unlock()
+		n = 0
 	}
+}
+
+// nextOut takes the queued bytes for writing. When the queue is empty it
+// ends the flush, finishes a pending close, and returns false.
+func (c *conn) nextOut() ([]byte, bool) {
+	c.mu.Lock()
+	buf := c.out
+	if len(buf) == 0 {
+		c.flushing = false
+		c.s.stats.queued.Add(-1)
+		done := c.closing
+		c.mu.Unlock()
+		if done {
+			c.shutdown()
+		}
+		return nil, false
+	}
+	c.out = c.spare[:0]
+	c.spare = nil
+	c.mu.Unlock()
+	return buf, true
 }
 
 // writeFailed gives up the write side of a connection whose socket failed
