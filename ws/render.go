@@ -116,13 +116,7 @@ func (r *renderer) deliver(sub *subscription) {
 		if sub.mask&evCreate == 0 {
 			return
 		}
-		sel := r.sel[:0]
-		for i := range r.newRows {
-			if r.newOK[i] && f.Match(&r.newRows[i]) {
-				sel = append(sel, int32(i))
-			}
-		}
-		r.sel = sel
+		sel := r.matching(r.newRows, r.newOK, f)
 		if len(sel) == 0 {
 			return
 		}
@@ -156,42 +150,47 @@ func (r *renderer) deliver(sub *subscription) {
 			r.send(sub, m)
 		}
 		if len(leave) > 0 && sub.mask&evDelete != 0 {
-			r.encodedKeys()
-			m := appendHead(r.msg[:0], "delete")
-			m = appendSel(m, r.keys, r.keyEnd, leave)
-			if sub.old {
-				r.encodedOld()
-				m = append(m, `,"old":`...)
-				m = appendSel(m, r.encO, r.endO, leave)
-			}
-			m = append(m, `,"reason":"leave"`...)
-			r.send(sub, m)
+			r.sendDelete(sub, leave, true)
 		}
 
 	case cdc.OpDelete:
 		if sub.mask&evDelete == 0 {
 			return
 		}
-		sel := r.sel[:0]
-		for i := range r.oldRows {
-			if r.oldOK[i] && f.Match(&r.oldRows[i]) {
-				sel = append(sel, int32(i))
-			}
+		if sel := r.matching(r.oldRows, r.oldOK, f); len(sel) > 0 {
+			r.sendDelete(sub, sel, false)
 		}
-		r.sel = sel
-		if len(sel) == 0 {
-			return
-		}
-		r.encodedKeys()
-		m := appendHead(r.msg[:0], "delete")
-		m = appendSel(m, r.keys, r.keyEnd, sel)
-		if sub.old {
-			r.encodedOld()
-			m = append(m, `,"old":`...)
-			m = appendSel(m, r.encO, r.endO, sel)
-		}
-		r.send(sub, m)
 	}
+}
+
+// matching returns the indexes of the rows that decoded and match f, in
+// the renderer's reused buffer.
+func (r *renderer) matching(rows []query.Row, ok []bool, f *query.Filter) []int32 {
+	sel := r.sel[:0]
+	for i := range rows {
+		if ok[i] && f.Match(&rows[i]) {
+			sel = append(sel, int32(i))
+		}
+	}
+	r.sel = sel
+	return sel
+}
+
+// sendDelete sends sub a delete of the selected rows' keys (with their old
+// values when it asked for them); leave marks rows that left its filter.
+func (r *renderer) sendDelete(sub *subscription, sel []int32, leave bool) {
+	r.encodedKeys()
+	m := appendHead(r.msg[:0], "delete")
+	m = appendSel(m, r.keys, r.keyEnd, sel)
+	if sub.old {
+		r.encodedOld()
+		m = append(m, `,"old":`...)
+		m = appendSel(m, r.encO, r.endO, sel)
+	}
+	if leave {
+		m = append(m, `,"reason":"leave"`...)
+	}
+	r.send(sub, m)
 }
 
 // send finishes m with the uid and the cursor and queues it.
