@@ -43,6 +43,19 @@ func TestTwoInstances(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	leader, follower := a, b
+	if metricValue(t, b, "pgfeed_stream_leader") == "1" {
+		leader, follower = b, a
+	}
+	if got := metricValue(t, follower, "pgfeed_sequencer_steps_total"); got != "0" {
+		t.Errorf("the follower took %s sequencing steps, want 0", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, leader, "pgfeed_sequencer_steps_total") == "0"; {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader took no sequencing step")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	sub := map[string]any{"type": "subscribe", "collection": "messages", "uid": "x",
 		"query": map[string]any{"fields": []string{"id", "text"}}}

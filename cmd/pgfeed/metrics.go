@@ -96,6 +96,18 @@ func registerStreamState(reg prometheus.Registerer, s *cdc.Stream) {
 			Name: "pgfeed_stream_leader",
 			Help: "1 when this instance runs the sequencer.",
 		}, func() float64 { return b(s.Leader()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgfeed_sequencer_idle",
+			Help: "1 while the sequencer waits for a writer's NOTIFY (writers NOTIFY only then).",
+		}, func() float64 { return b(s.Stats().Idle) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_sequencer_steps_total",
+			Help: "Sequencing steps this instance took.",
+		}, func() float64 { return float64(s.Stats().Steps) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_sequencer_wakeups_total",
+			Help: "NOTIFYs from writers that woke the idle sequencer.",
+		}, func() float64 { return float64(s.Stats().Wakeups) }),
 	)
 }
 
