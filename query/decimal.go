@@ -1,5 +1,7 @@
 package query
 
+import "cmp"
+
 // dec is an exact decimal number as PostgreSQL's numeric holds it, compared
 // without rounding through float64. It points into the text it was parsed
 // from, so parsing allocates nothing.
@@ -149,48 +151,28 @@ func (d *dec) digit(i int) byte {
 // < NaN, and NaN equals NaN.
 func cmpDec(x, y *dec) int {
 	if rx, ry := x.rank(), y.rank(); rx != ry || rx != 1 {
-		return cmpInt(int64(rx), int64(ry))
+		return cmp.Compare(rx, ry)
 	}
 	sx, sy := x.sign(), y.sign()
 	if sx != sy {
-		return cmpInt(int64(sx), int64(sy))
+		return cmp.Compare(sx, sy)
 	}
 	if sx == 0 {
 		return 0
 	}
 	m := 0
 	if x.exp != y.exp {
-		m = cmpInt(int64(x.exp), int64(y.exp))
+		m = cmp.Compare(x.exp, y.exp)
 	} else {
 		nx, ny := len(x.a)+len(x.b), len(y.a)+len(y.b)
 		for i := 0; i < nx && i < ny && m == 0; i++ {
-			m = cmpInt(int64(x.digit(i)), int64(y.digit(i)))
+			m = cmp.Compare(x.digit(i), y.digit(i))
 		}
 		if m == 0 {
-			m = cmpInt(int64(nx), int64(ny))
+			m = cmp.Compare(nx, ny)
 		}
 	}
 	return m * sx
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // eqFold reports whether s equals the lower-case ASCII word w, ignoring

@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"cmp"
 	"unicode"
 	"unicode/utf8"
 )
@@ -235,7 +236,7 @@ func (f *Filter) Match(r *Row) bool {
 func (r *Row) cmp(c *cell, k kind, v *value) int {
 	switch k {
 	case kInt, kBool, kTimestamptz, kTimestamp, kDate:
-		return cmpInt(c.i, v.i)
+		return cmp.Compare(c.i, v.i)
 	case kNumeric:
 		d, _ := parseDec(r.obj[c.a:c.b])
 		return cmpDec(&d, &v.d)
@@ -245,9 +246,9 @@ func (r *Row) cmp(c *cell, k kind, v *value) int {
 		return bytesCompare(r.text(c), v.s)
 	case kUUID:
 		if c.u != v.u {
-			return cmpUint(c.u, v.u)
+			return cmp.Compare(c.u, v.u)
 		}
-		return cmpUint(c.w, v.w)
+		return cmp.Compare(c.w, v.w)
 	case kJSONB, kJSON:
 		if _, ok := jsonEq(r.obj, int(c.a), v.j); ok {
 			return 0
@@ -286,7 +287,7 @@ func bytesCompare(a []byte, b string) int {
 			return 1
 		}
 	}
-	return cmpInt(int64(len(a)), int64(len(b)))
+	return cmp.Compare(len(a), len(b))
 }
 
 func bytesContains(s []byte, p string) bool {

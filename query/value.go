@@ -55,12 +55,7 @@ func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null
 		}
 		return value{i: n, arg: strconv.FormatInt(n, 10)}, false, nil
 	case kNumeric:
-		s, ok := textValue(v)
-		if !ok || len(s) > 1000 {
-			return bad()
-		}
-		b := []byte(s)
-		d, ok := parseDec(b)
+		s, d, ok := decValue(v)
 		if !ok {
 			return bad()
 		}
@@ -75,12 +70,7 @@ func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null
 		}
 		return value{d: d, arg: arg}, false, nil
 	case kFloat4, kFloat8:
-		s, ok := textValue(v)
-		if !ok || len(s) > 1000 {
-			return bad()
-		}
-		b := []byte(s)
-		d, ok := parseDec(b)
+		s, d, ok := decValue(v)
 		if !ok {
 			return bad()
 		}
@@ -231,4 +221,15 @@ func nowValue(s string, now time.Time) (time.Time, bool) {
 		return now.Add(time.Duration(n) * time.Second), true
 	}
 	return time.Time{}, false
+}
+
+// decValue reads a filter value given as a JSON number or string as an
+// exact decimal, with its text.
+func decValue(v any) (string, dec, bool) {
+	s, ok := textValue(v)
+	if !ok || len(s) > 1000 {
+		return "", dec{}, false
+	}
+	d, ok := parseDec([]byte(s))
+	return s, d, ok
 }
