@@ -214,6 +214,10 @@ DECLARE
     v_key        text[];
     v_join       text;
     v_fn         text;
+    -- Written into each function rather than called, to spare writers a
+    -- function call per statement (see "Wake-ups" at the top).
+    v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
+                         'PERFORM pg_catalog.pg_notify(''pgfeed_wake'', ''''); END IF;';
 BEGIN
     SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -263,9 +267,7 @@ BEGIN
                 GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
                 ORDER BY pg_catalog.min(r.i);
             END IF;
-            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
-                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
-            END IF;
+            %5$s
             RETURN NULL;
         END $body$;
 
@@ -295,9 +297,7 @@ BEGIN
                 GROUP BY r.op, (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
                 ORDER BY CASE r.op WHEN 'd' THEN 1 WHEN 'u' THEN 2 ELSE 3 END, pg_catalog.min(r.i);
             END IF;
-            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
-                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
-            END IF;
+            %5$s
             RETURN NULL;
         END $body$;
 
@@ -315,12 +315,10 @@ BEGIN
                 GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
                 ORDER BY pg_catalog.min(r.i);
             END IF;
-            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
-                PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
-            END IF;
+            %5$s
             RETURN NULL;
         END $body$;
-        $f$, v_fn, v_collection, v_join, v_key[1]);
+        $f$, v_fn, v_collection, v_join, v_key[1], v_wake);
 
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
