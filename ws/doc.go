@@ -42,7 +42,8 @@
 // rows for delete. An update whose old row matched and whose new row does not
 // is a {"event":"delete","reason":"leave"} and is sent to subscriptions that
 // take delete events; one that newly matches is an update. "old" (with
-// "old":true) holds the previous values, projected alike.
+// "old":true) holds the previous values, projected alike. Every message of
+// a subscription has a cursor of its own (see partCursor).
 //
 // # Authentication
 //

@@ -18,10 +18,13 @@ type subscription struct {
 	name  string          // collection as the client named it
 	mask  uint8           // events wanted
 	old   bool
-	since int64 // cursor to resume after, -1 when none
-	query json.RawMessage
-	item  json.RawMessage
-	user  string
+	since int64 // position to resume after, -1 when none
+	// skipUpdate is the position of a change whose update message the
+	// client had when it resumed (a cursor with partCursor), 0 when none.
+	skipUpdate int64
+	query      json.RawMessage
+	item       json.RawMessage
+	user       string
 
 	// Set before the subscription is registered with the hub.
 	coll   string // canonical collection name

@@ -163,18 +163,17 @@ func (c *conn) handleSubscribe(m *inbound) {
 			return
 		}
 	}
-	since := int64(-1)
+	since, skipUpdate := int64(-1), int64(0)
 	if present(m.Since) {
 		s, ok := jsonString(m.Since)
 		if !ok {
 			s = string(m.Since)
 		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v < 0 {
+		var err error
+		if since, skipUpdate, err = parseCursor(s); err != nil {
 			c.replyError("subscribe", errInvalidPayload("since must be a cursor from an earlier event"), m.UID)
 			return
 		}
-		since = v
 	}
 	if present(m.Query) {
 		if f := firstByte(m.Query); f != '{' && f != '"' {
@@ -188,14 +187,15 @@ func (c *conn) handleSubscribe(m *inbound) {
 		m.Item = nil
 	}
 	sub := &subscription{
-		c:     c,
-		uid:   m.UID,
-		name:  name,
-		mask:  uint8(mask),
-		old:   old,
-		since: since,
-		query: m.Query,
-		item:  m.Item,
+		c:          c,
+		uid:        m.UID,
+		name:       name,
+		mask:       uint8(mask),
+		old:        old,
+		since:      since,
+		skipUpdate: skipUpdate,
+		query:      m.Query,
+		item:       m.Item,
 	}
 	c.mu.Lock()
 	if c.closing {

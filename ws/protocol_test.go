@@ -266,6 +266,50 @@ func TestSinceReplay(t *testing.T) {
 	}
 }
 
+// TestSinceBetweenUpdateAndLeave resumes a filtered subscription whose
+// client got the update of a statement but not the leave delete of the same
+// statement: the resumed stream starts with that leave delete, and nothing
+// the client had is sent again.
+func TestSinceBetweenUpdateAndLeave(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	e.exec(`INSERT INTO items VALUES (1, 'a', 10), (2, 'b', 20)`)
+	const sub = `{"type":"subscribe","collection":"items","uid":"f","query":{"fields":["qty"],"filter":{"qty":{"_lt":50}}}`
+	c := e.dial(t, nil)
+	c.send(sub + `}`)
+	c.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"qty":10},{"id":2,"qty":20},{"id":3,"qty":30}]`)
+	// Rows 1 and 2 stay in the filter, row 3 leaves it: one change, two
+	// messages.
+	e.exec(`UPDATE items SET qty = qty * 2 WHERE id IN (1, 2, 3)`)
+	update := c.read()
+	p := cursorOf(t, c.read()) // the leave delete
+	want := fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":1,"qty":20},{"id":2,"qty":40}],"uid":"f","cursor":"%d.1"}`, p)
+	if update != want {
+		t.Fatalf("got  %s\nwant %s", update, want)
+	}
+	c.nc.Close()
+	e.exec(`INSERT INTO items VALUES (4, 'd', 1)`)
+	waitFor(t, "stream to pass the insert", func() bool { return e.srv.Stats().Position >= p+1 })
+
+	for _, since := range []string{fmt.Sprintf("%d.1", p), fmt.Sprintf("%d", p)} {
+		r := e.dial(t, nil)
+		r.send(sub + `,"since":"` + since + `"}`)
+		r.expect(`{"type":"subscription","event":"init","uid":"f","cursor":"` + since + `","recovered":true}`)
+		if strings.HasSuffix(since, ".1") {
+			r.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[3],"reason":"leave","uid":"f","cursor":"%d"}`, p))
+		}
+		r.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":4,"qty":1}],"uid":"f","cursor":"%d"}`, p+1))
+		r.nc.Close()
+	}
+
+	// Malformed part cursors are refused.
+	for _, bad := range []string{"0.1", "1.2", ".1", "-1.1", "1.1.1"} {
+		b := e.dial(t, nil)
+		b.send(`{"type":"subscribe","collection":"items","uid":"b","since":"` + bad + `"}`)
+		b.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_PAYLOAD","message":"since must be a cursor from an earlier event"},"uid":"b"}`)
+		b.nc.Close()
+	}
+}
+
 // TestUntrack tells subscribers of a collection that stops being tracked.
 func TestUntrack(t *testing.T) {
 	e := newEnv(t, Config{}, itemsSetup)

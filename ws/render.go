@@ -123,7 +123,7 @@ func (r *renderer) deliver(sub *subscription) {
 		r.encodedNew()
 		m := appendHead(r.msg[:0], "create")
 		m = appendSel(m, r.encN, r.endN, sel)
-		r.send(sub, m)
+		r.send(sub, m, false)
 
 	case cdc.OpUpdate:
 		sel, leave := r.sel[:0], r.leave[:0]
@@ -138,7 +138,8 @@ func (r *renderer) deliver(sub *subscription) {
 			}
 		}
 		r.sel, r.leave = sel, leave
-		if len(sel) > 0 && sub.mask&evUpdate != 0 {
+		leaving := len(leave) > 0 && sub.mask&evDelete != 0
+		if len(sel) > 0 && sub.mask&evUpdate != 0 && r.ch.Pos != sub.skipUpdate {
 			r.encodedNew()
 			m := appendHead(r.msg[:0], "update")
 			m = appendSel(m, r.encN, r.endN, sel)
@@ -147,9 +148,9 @@ func (r *renderer) deliver(sub *subscription) {
 				m = append(m, `,"old":`...)
 				m = appendSel(m, r.encO, r.endO, sel)
 			}
-			r.send(sub, m)
+			r.send(sub, m, leaving)
 		}
-		if len(leave) > 0 && sub.mask&evDelete != 0 {
+		if leaving {
 			r.sendDelete(sub, leave, true)
 		}
 
@@ -190,14 +191,18 @@ func (r *renderer) sendDelete(sub *subscription, sel []int32, leave bool) {
 	if leave {
 		m = append(m, `,"reason":"leave"`...)
 	}
-	r.send(sub, m)
+	r.send(sub, m, false)
 }
 
-// send finishes m with the uid and the cursor and queues it.
-func (r *renderer) send(sub *subscription, m []byte) {
+// send finishes m with the uid and the cursor and queues it; part marks
+// the first of two messages of one change (see partCursor).
+func (r *renderer) send(sub *subscription, m []byte, part bool) {
 	m = appendUID(m, sub.uid)
 	m = append(m, `,"cursor":"`...)
 	m = append(m, r.cursor...)
+	if part {
+		m = append(m, partCursor...)
+	}
 	m = append(m, '"', '}')
 	r.msg = m
 	ok, kick := sub.c.enqueue(opText, m, true)

@@ -90,7 +90,7 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 			}
 			break
 		}
-		s.sendInit(sub, nil, sub.since, true, true)
+		s.sendInit(sub, nil, formatCursor(sub.since, sub.skipUpdate), true, true)
 		if last, err = s.replay(ctx, sub, r, sub.since, h0); err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, 
 // the stream continues after.
 func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spec, h0 int64, recovered *bool) (int64, error) {
 	if sub.mask != evAll {
-		s.sendInit(sub, nil, h0, recovered != nil, recovered != nil && *recovered)
+		s.sendInit(sub, nil, strconv.FormatInt(h0, 10), recovered != nil, recovered != nil && *recovered)
 		return h0, nil
 	}
 	select {
@@ -162,13 +162,13 @@ func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spe
 		n++
 	}
 	data = append(data, ']')
-	s.sendInit(sub, data, pos, recovered != nil, recovered != nil && *recovered)
+	s.sendInit(sub, data, strconv.FormatInt(pos, 10), recovered != nil, recovered != nil && *recovered)
 	return pos, nil
 }
 
 // sendInit sends {"type":"subscription","event":"init","data":..,"uid":..,
 // "cursor":..,"recovered":..}; data and recovered only when given.
-func (s *Server) sendInit(sub *subscription, data []byte, cursor int64, withRecovered, recovered bool) {
+func (s *Server) sendInit(sub *subscription, data []byte, cursor string, withRecovered, recovered bool) {
 	if sub.cancelled.Load() {
 		return
 	}
@@ -180,7 +180,7 @@ func (s *Server) sendInit(sub *subscription, data []byte, cursor int64, withReco
 	}
 	m = appendUID(m, sub.uid)
 	m = append(m, `,"cursor":"`...)
-	m = strconv.AppendInt(m, cursor, 10)
+	m = append(m, cursor...)
 	m = append(m, '"')
 	if withRecovered {
 		m = append(m, `,"recovered":`...)
