@@ -18,36 +18,53 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	u := storetest.NewMigratedDB(t)
 	storetest.Exec(t, u, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
 	db := storetest.Open(t, u)
-	for i := 1; i <= 10; i++ {
+	// Positions 1-10, one step each, then 11-15 in one step.
+	for i := 1; i <= 15; i++ {
 		storetest.Exec(t, u, `INSERT INTO p VALUES ($1)`, i)
+		if i <= 10 {
+			settle(t, db)
+		}
 	}
 	head := settle(t, db)
-	if head != 10 {
-		t.Fatalf("head = %d, want 10", head)
+	if head != 15 {
+		t.Fatalf("head = %d, want 15", head)
+	}
+	prune := func(keep time.Duration, want int64, why string) {
+		t.Helper()
+		pruned, err := db.Prune(ctx, keep, head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pruned != want {
+			t.Fatalf("pruned up to %d, want %d (%s)", pruned, want, why)
+		}
+		rest, err := cdc.Journal{DB: db}.ReadAfter(ctx, pruned, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest) != int(head-pruned) || len(rest) > 0 && rest[0].Pos != pruned+1 {
+			t.Fatalf("after pruning up to %d, read %d changes from there, want %d", pruned, len(rest), head-pruned)
+		}
 	}
 	// A live reader that has read up to 4 holds back pruning there.
 	if err := db.ReportReader(ctx, "slow", 4); err != nil {
 		t.Fatal(err)
 	}
-	pruned, err := db.Prune(ctx, 0, head)
-	if err != nil {
+	prune(0, 4, "the slow reader's position")
+	// One step's transactions are pruned together: a reader inside them
+	// keeps them all.
+	if err := db.ReportReader(ctx, "slow", 12); err != nil {
 		t.Fatal(err)
 	}
-	if pruned != 4 {
-		t.Fatalf("pruned up to %d, want 4 (the slow reader's position)", pruned)
-	}
+	prune(0, 10, "the start of the step the slow reader is in")
 	if err := db.ForgetReader(ctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
 	// Entries younger than the retention stay.
-	if pruned, _ = db.Prune(ctx, time.Hour, head); pruned != 4 {
-		t.Fatalf("pruned up to %d with 1h retention, want 4", pruned)
-	}
-	if pruned, _ = db.Prune(ctx, 0, head); pruned != 10 {
-		t.Fatalf("pruned up to %d, want 10", pruned)
-	}
+	prune(time.Hour, 10, "1h retention")
+	prune(0, 15, "no live reader")
 	j := cdc.Journal{DB: db}
-	if p, err := j.Pruned(ctx); err != nil || p != 10 {
+	if p, err := j.Pruned(ctx); err != nil || p != 15 {
 		t.Fatalf("Pruned = %d, %v", p, err)
 	}
 	rest, err := j.ReadAfter(ctx, 0, 100)
@@ -57,8 +74,8 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	// The stream keeps working after pruning.
 	sink := newCollector()
 	runStream(t, db, sink, cdc.Options{StartAtHead: true, Retention: time.Millisecond, PruneEvery: 20 * time.Millisecond})
-	storetest.Exec(t, u, `INSERT INTO p VALUES (11)`)
-	sink.waitFor(t, 11, 10*time.Second)
+	storetest.Exec(t, u, `INSERT INTO p VALUES (16)`)
+	sink.waitFor(t, 16, 10*time.Second)
 }
 
 // TestSchemaChangesKeepStreaming: a column added to a tracked table appears

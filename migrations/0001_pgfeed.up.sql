@@ -24,8 +24,12 @@
 
 CREATE SCHEMA IF NOT EXISTS pgfeed;
 
+-- The journal has one index, on xid: the sequencer finds transactions by xid,
+-- readers read a transaction's rows by xid in id order. Every index is paid
+-- for by every writer, so there is no other (id needs none: it is only
+-- compared within the rows of one step or one transaction).
 CREATE TABLE pgfeed.changes (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
     xid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
     collection text NOT NULL,
     -- 'c' create, 'u' update, 'd' delete, 'x' collection removed (untracked)
@@ -46,24 +50,27 @@ EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
 END
 $$;
 
+-- One row per step (per 1,000 transactions for a larger step), not per
+-- transaction: the sequencer's writes cost per step, so they shrink, per
+-- transaction, as the write rate grows.
 CREATE TABLE pgfeed.txlog (
-    pos bigint PRIMARY KEY,  -- position of the transaction's first journal row
-    n   integer NOT NULL,    -- number of journal rows
-    xid xid8 NOT NULL UNIQUE,
-    at  timestamptz NOT NULL DEFAULT now()
+    pos    bigint PRIMARY KEY,  -- position of the first journal row of xids[1]
+    n      integer NOT NULL,    -- journal rows of all the transactions: pos .. pos+n-1
+    xids   xid8[] NOT NULL,     -- the transactions, in position order
+    counts integer[] NOT NULL,  -- the number of journal rows of each
+    at     timestamptz NOT NULL DEFAULT now()
 );
 
 -- The sequencer's state, one row. Whoever holds the step lock may advance it.
 CREATE TABLE pgfeed.sequencer (
     one        boolean PRIMARY KEY DEFAULT true CHECK (one),
     next_pos   bigint NOT NULL,  -- position the next transaction gets
-    last_id    bigint NOT NULL,  -- highest journal id visible at the last step
     pending    xid8[] NOT NULL,  -- transactions in progress at the last step
     horizon    xid8 NOT NULL,    -- xmax of the last step's snapshot: transactions
                                  -- from here on were not listed in pending
     pruned_pos bigint NOT NULL   -- positions up to this one were pruned
 );
-INSERT INTO pgfeed.sequencer VALUES (true, 1, 0, '{}', '0', 0);
+INSERT INTO pgfeed.sequencer VALUES (true, 1, '{}', '0', 0);
 
 -- Readers report how far they have read, so pruning never removes a change
 -- a live reader still needs.
@@ -98,13 +105,16 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- step gives positions to every transaction that committed since the last
 -- step and returns the last position given so far (0 when none).
 --
--- Why it is complete: a journal row not visible at a step either belongs to a
--- transaction in progress then, or was written after the step's snapshot and
--- so has an id above last_id. A transaction in progress is either listed in
--- the snapshot's xip (saved in pending) or has an xid at or above the
--- snapshot's xmax (saved as horizon: xmax is one past the latest completed
--- transaction, so running transactions can stand above it). A transaction
--- found committed gets all its journal rows at once.
+-- Why it is complete: a transaction that was not visible at the last step
+-- that stamped something was either in progress then, and so listed in that
+-- snapshot's xip (saved in pending), or had no xid yet, or one at or above
+-- the snapshot's xmax (saved as horizon: xmax is one past the latest
+-- completed transaction, so running transactions can stand above it), and
+-- an xid assigned later is above xmax too. So the journal rows of every
+-- transaction not yet stamped have an xid in pending or at or above horizon;
+-- those of a stamped one have neither (it was visible: completed, below
+-- xmax). A transaction found committed gets all its journal rows at once.
+-- A step that stamps nothing leaves the state as it was, which stays true.
 --
 -- Why the order respects commit order per row: if transaction B changed a row
 -- after A's committed change to it, B's journal ids were all taken after A
@@ -115,22 +125,21 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- pg_advisory_lock(pgfeed.lock_key()) before its first statement (that is how
 -- a consistent snapshot is made: see store.Snapshot).
 --
--- Plans are custom (made for the current last_id, pending and horizon): a
--- generic plan cannot know that "id > last_id" selects only the newest rows.
+-- Plans are custom (made for the current pending and horizon): a generic
+-- plan cannot know that "xid >= horizon" selects only the newest rows.
 -- Statistics of a journal that grows by thousands of rows a second are always
 -- stale, so the plan is pinned to index lookups: without that, a step would
--- read the whole journal and txlog (found in a benchmark: 4 ms an empty step
--- at 100k journal rows, growing with retention). JIT is off: the planner's
--- estimates trigger a compilation that costs far more than the step itself.
+-- read the whole journal (found in a benchmark: 4 ms an empty step at 100k
+-- journal rows, growing with retention). JIT is off: the planner's estimates
+-- trigger a compilation that costs far more than the step itself.
 CREATE FUNCTION pgfeed.step() RETURNS bigint
 LANGUAGE plpgsql
 SET plan_cache_mode = force_custom_plan SET jit = off
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-    s        pgfeed.sequencer%ROWTYPE;
-    v_next   bigint;
-    v_last   bigint;
+    s         pgfeed.sequencer%ROWTYPE;
+    v_next    bigint;
     v_pending xid8[];
     v_horizon xid8;
 BEGIN
@@ -139,36 +148,31 @@ BEGIN
 
     WITH snap AS MATERIALIZED (
         SELECT pg_current_snapshot() AS snap
-    ), fresh AS MATERIALIZED (
-        SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.id > s.last_id
-        UNION ALL
-        SELECT c.xid, c.id FROM pgfeed.changes c
-        WHERE c.xid = ANY (s.pending) AND c.id <= s.last_id
-        UNION ALL
-        SELECT c.xid, c.id FROM pgfeed.changes c
-        WHERE c.xid >= s.horizon AND c.id <= s.last_id
     ), tx AS MATERIALIZED (
-        SELECT f.xid, max(f.id) AS last_id, count(*)::integer AS n
-        FROM fresh f
-        WHERE NOT EXISTS (SELECT 1 FROM pgfeed.txlog t WHERE t.xid = f.xid)
+        SELECT f.xid, count(*)::integer AS n, row_number() OVER (ORDER BY max(f.id)) AS r
+        FROM (
+            SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.xid = ANY (s.pending)
+            UNION ALL
+            SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.xid >= s.horizon
+        ) f
         GROUP BY f.xid
+    ), placed AS (
+        SELECT tx.xid, tx.n, tx.r, s.next_pos + sum(tx.n) OVER (ORDER BY tx.r) - tx.n AS first
+        FROM tx
     ), stamped AS (
-        INSERT INTO pgfeed.txlog (pos, n, xid)
-        SELECT s.next_pos + sum(tx.n) OVER w - tx.n, tx.n, tx.xid
-        FROM tx WINDOW w AS (ORDER BY tx.last_id)
+        INSERT INTO pgfeed.txlog (pos, n, xids, counts)
+        SELECT min(p.first), sum(p.n), array_agg(p.xid ORDER BY p.r), array_agg(p.n ORDER BY p.r)
+        FROM placed p
+        GROUP BY (p.r - 1) / 1000
         RETURNING pos + n AS next
     )
     SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
-           greatest(s.last_id, coalesce((SELECT max(id) FROM fresh), 0)),
            ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
            (SELECT pg_snapshot_xmax(snap) FROM snap)
-    INTO v_next, v_last, v_pending, v_horizon;
+    INTO v_next, v_pending, v_horizon;
 
-    IF v_next <> s.next_pos OR v_last <> s.last_id THEN
-        UPDATE pgfeed.sequencer
-        SET next_pos = v_next, last_id = v_last, pending = v_pending, horizon = v_horizon;
-    END IF;
     IF v_next <> s.next_pos THEN
+        UPDATE pgfeed.sequencer SET next_pos = v_next, pending = v_pending, horizon = v_horizon;
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
     END IF;
     RETURN v_next - 1;
@@ -186,9 +190,9 @@ BEGIN
     WITH gone AS (
         DELETE FROM pgfeed.txlog
         WHERE pos <= upto AND pos + n - 1 <= upto AND at < now() - keep
-        RETURNING xid, pos + n - 1 AS last
+        RETURNING xids, pos + n - 1 AS last
     ), journal AS (
-        DELETE FROM pgfeed.changes c USING gone WHERE c.xid = gone.xid
+        DELETE FROM pgfeed.changes c USING gone g, unnest(g.xids) AS x(xid) WHERE c.xid = x.xid
     )
     SELECT max(last) INTO v_pruned FROM gone;
     IF v_pruned IS NOT NULL THEN

@@ -42,21 +42,27 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 // ReadAfter returns journal entries with positions above after, in position
 // order, from at most maxTx transactions.
 func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
-	// The LATERAL join makes every plan, generic ones included, look up
-	// each transaction's rows by index: a hash join would read the whole
-	// journal.
+	// txlog has a row per step; its transactions are unnested and placed
+	// (each starts where the previous one's rows end). The LATERAL join
+	// makes every plan, generic ones included, look up each transaction's
+	// rows by index: a hash join would read the whole journal.
 	rows, err := db.pool.Query(ctx, `
-		SELECT t.pos + c.k - 1, t.xid::text::bigint, c.collection, c.op, c.data, c.old, c.at
-		FROM (
-			(SELECT pos, xid FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
+		WITH s AS (
+			(SELECT pos, xids, counts FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
 			UNION ALL
-			(SELECT pos, xid FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
-		) t
-		CROSS JOIN LATERAL (
+			(SELECT pos, xids, counts FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
+		), t AS (
+			SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
+			FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
+		), sel AS (
+			SELECT first, xid FROM t WHERE first + n - 1 > $1 ORDER BY first LIMIT $2
+		)
+		SELECT sel.first + c.k - 1, sel.xid::text::bigint, c.collection, c.op, c.data, c.old, c.at
+		FROM sel CROSS JOIN LATERAL (
 			SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
-			FROM pgfeed.changes j WHERE j.xid = t.xid
+			FROM pgfeed.changes j WHERE j.xid = sel.xid
 		) c
-		WHERE t.pos + c.k - 1 > $1
+		WHERE sel.first + c.k - 1 > $1
 		ORDER BY 1`, after, maxTx)
 	if err != nil {
 		return nil, wrapSchemaErr("read journal", err)

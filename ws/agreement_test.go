@@ -220,8 +220,8 @@ func idOf(t *testing.T, row json.RawMessage) string {
 func journal(t *testing.T, e *testEnv, id string) {
 	rows, err := e.db.Pool().Query(context.Background(), `
 		SELECT t.pos, c.id, c.op, coalesce(c.data::text, ''), coalesce(c.old::text, '')
-		FROM pgfeed.changes c LEFT JOIN pgfeed.txlog t ON t.xid = c.xid
-		WHERE c.collection = 'items' AND (c.data @> $1::jsonb OR c.old @> $1::jsonb) ORDER BY c.id`,
+		FROM pgfeed.changes c LEFT JOIN pgfeed.txlog t ON c.xid = ANY (t.xids)
+		WHERE c.collection = 'items' AND (c.data::jsonb @> $1::jsonb OR c.old::jsonb @> $1::jsonb) ORDER BY c.id`,
 		`[{"id":`+id+`}]`)
 	if err != nil {
 		t.Fatal(err)
