@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,9 +99,20 @@ type Stream struct {
 	idle    atomic.Bool   // the sequencer holds the gate: writers NOTIFY
 	wakeups atomic.Int64  // NOTIFYs from writers
 	steps   atomic.Int64  // sequencing steps taken
+	reads   atomic.Int64  // journal reads
 	readSig chan struct{} // something new may be in the journal
 	wakeSig chan struct{} // a writer asked the idle sequencer to step
+	probe   atomic.Bool   // the reader should read until it finds nothing new
+
+	// Entries the sequencer's steps returned, for the reader to publish
+	// without reading them back.
+	mu     sync.Mutex
+	handed []store.Entry
 }
+
+// maxHanded bounds the entries waiting in Stream.handed: past it, a step
+// returns none and the reader reads them from the journal.
+const maxHanded = 1024
 
 // NewStream creates a stream over db that publishes to sink.
 func NewStream(db *store.DB, sink Sink, opts Options) *Stream {
@@ -129,12 +141,13 @@ type Stats struct {
 	Idle     bool  // the sequencer waits for a writer's NOTIFY
 	Steps    int64 // sequencing steps taken by this instance
 	Wakeups  int64 // NOTIFYs received from writers
+	Reads    int64 // journal reads (the sequencer hands its steps' entries to its own reader)
 }
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() Stats {
 	return Stats{Position: s.pos.Load(), Head: s.head.Load(), Leader: s.leader.Load(), Idle: s.idle.Load(),
-		Steps: s.steps.Load(), Wakeups: s.wakeups.Load()}
+		Steps: s.steps.Load(), Wakeups: s.wakeups.Load(), Reads: s.reads.Load()}
 }
 
 // Leader reports whether this stream currently runs the sequencer.
@@ -254,11 +267,23 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
 		if n == nil { // fallback poll for the reader; the sequencer has its own
+			s.probe.Store(true)
 			signal(s.readSig)
 			continue
 		}
 		switch n.Channel {
 		case chanPositions:
+			if s.leader.Load() {
+				// Mostly this instance's own step, whose entries the
+				// sequencer hands over after the NOTIFY arrives; a
+				// snapshot's step is seen by the next step.
+				continue
+			}
+			if head, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+				s.advanceHead(head)
+			} else {
+				s.probe.Store(true)
+			}
 			signal(s.readSig)
 		case chanWake:
 			s.wakeups.Add(1)
@@ -275,6 +300,7 @@ func (s *Stream) read(ctx context.Context) error {
 	if err := s.db.ReportReader(ctx, s.opts.Name, s.pos.Load()); err != nil {
 		return err
 	}
+	s.probe.Store(true)
 	for {
 		if err := s.catchUp(ctx); err != nil {
 			return err
@@ -292,32 +318,72 @@ func (s *Stream) read(ctx context.Context) error {
 	}
 }
 
+// catchUp publishes what the sequencer handed over, then reads the journal
+// up to the head; on a probe (a fallback poll, a start), until a read finds
+// nothing.
 func (s *Stream) catchUp(ctx context.Context) error {
+	s.mu.Lock()
+	handed := s.handed
+	s.handed = nil
+	s.mu.Unlock()
+	// Entries at or below the position were read already; past a gap (a
+	// step this instance did not take, as a snapshot's), read.
+	for len(handed) > 0 && handed[0].Pos <= s.pos.Load() {
+		handed = handed[1:]
+	}
+	if len(handed) > 0 && handed[0].Pos == s.pos.Load()+1 {
+		if err := s.publish(handed); err != nil {
+			return err
+		}
+	}
+	probe := s.probe.Swap(false)
 	for {
 		from := s.pos.Load()
+		if !probe && from >= s.head.Load() {
+			return nil
+		}
 		entries, err := s.db.ReadAfter(ctx, from, s.opts.BatchTx)
 		if err != nil {
 			return err
 		}
+		s.reads.Add(1)
 		if len(entries) == 0 {
 			return nil
 		}
-		batch := make([]Change, 0, len(entries))
-		for _, e := range entries {
-			if e.Pos != from+1 {
-				return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
-			}
-			c, err := Decode(e)
-			if err != nil {
-				return err
-			}
-			batch = append(batch, c)
-			from = e.Pos
+		if err := s.publish(entries); err != nil {
+			return err
 		}
-		s.sink.Publish(batch)
-		s.pos.Store(from)
-		if from > s.head.Load() {
-			s.head.Store(from)
+	}
+}
+
+// publish decodes entries that follow the position without a gap and
+// hands them to the sink.
+func (s *Stream) publish(entries []store.Entry) error {
+	from := s.pos.Load()
+	batch := make([]Change, 0, len(entries))
+	for _, e := range entries {
+		if e.Pos != from+1 {
+			return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
+		}
+		c, err := Decode(e)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, c)
+		from = e.Pos
+	}
+	s.sink.Publish(batch)
+	s.pos.Store(from)
+	s.advanceHead(from)
+	return nil
+}
+
+// advanceHead records that positions up to head exist.
+func (s *Stream) advanceHead(head int64) {
+	for {
+		h := s.head.Load()
+		if head <= h || s.head.CompareAndSwap(h, head) {
+			return
 		}
 	}
 }
@@ -382,13 +448,21 @@ func (s *Stream) sequence(ctx context.Context) error {
 			idle = true
 			s.idle.Store(true)
 		}
-		pos, err := s.db.Step(ctx)
+		s.mu.Lock()
+		room := maxHanded - len(s.handed)
+		s.mu.Unlock()
+		entries, pos, err := s.db.StepRead(ctx, room)
 		if err != nil {
 			return err
 		}
 		s.steps.Add(1)
+		if len(entries) > 0 {
+			s.mu.Lock()
+			s.handed = append(s.handed, entries...)
+			s.mu.Unlock()
+		}
 		if pos > s.head.Load() {
-			s.head.Store(pos)
+			s.advanceHead(pos)
 			signal(s.readSig)
 			lastWork, empty = time.Now(), 0
 			if idle {

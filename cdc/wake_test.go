@@ -12,7 +12,7 @@ import (
 // TestIdleSequencerWakesOnNotify: once the journal is quiet the sequencer
 // goes idle, and the next write wakes it at once through the gate's NOTIFY,
 // long before the fallback poll; while writes keep coming, writers send no
-// NOTIFY at all.
+// NOTIFY at all, and the sequencing instance reads no change back.
 func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	t.Parallel()
 	u := storetest.NewMigratedDB(t)
@@ -47,7 +47,7 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	waitIdle()
 	storetest.Exec(t, u, `INSERT INTO w VALUES (100)`)
 	sink.waitFor(t, 4, 5*time.Second)
-	before := s.Stats().Wakeups
+	before, reads := s.Stats().Wakeups, s.Stats().Reads
 	for i := 101; i <= 130; i++ { // one connection, so writes follow closely
 		if _, err := db.Pool().Exec(context.Background(), `INSERT INTO w VALUES ($1)`, i); err != nil {
 			t.Fatal(err)
@@ -56,5 +56,10 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	sink.waitFor(t, 34, 5*time.Second)
 	if got := s.Stats().Wakeups - before; got != 0 {
 		t.Fatalf("%d NOTIFYs from 30 writes while the sequencer was busy", got)
+	}
+	// The sequencing instance publishes what its steps return: it reads
+	// nothing back from the journal.
+	if got := s.Stats().Reads - reads; got != 0 {
+		t.Fatalf("%d journal reads for 30 writes on the sequencing instance (%d steps)", got, s.Stats().Steps)
 	}
 }

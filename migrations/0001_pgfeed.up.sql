@@ -132,16 +132,25 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- read the whole journal (found in a benchmark: 4 ms an empty step at 100k
 -- journal rows, growing with retention). JIT is off: the planner's estimates
 -- trigger a compilation that costs far more than the step itself.
-CREATE FUNCTION pgfeed.step() RETURNS bigint
+--
+-- step_read is step for the sequencing instance: when the step stamped at
+-- most max_rows journal rows it also returns them, with their positions, so
+-- that the instance need not read them back; a last row with only pos holds
+-- the last position given so far.
+CREATE FUNCTION pgfeed.step_read(max_rows integer)
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_custom_plan SET jit = off
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
+#variable_conflict use_column
 DECLARE
     s         pgfeed.sequencer%ROWTYPE;
     v_next    bigint;
     v_pending xid8[];
     v_horizon xid8;
+    v_xids    xid8[];
+    v_firsts  bigint[];
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT * INTO STRICT s FROM pgfeed.sequencer;
@@ -156,7 +165,7 @@ BEGIN
             SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.xid >= s.horizon
         ) f
         GROUP BY f.xid
-    ), placed AS (
+    ), placed AS MATERIALIZED (
         SELECT tx.xid, tx.n, tx.r, s.next_pos + sum(tx.n) OVER (ORDER BY tx.r) - tx.n AS first
         FROM tx
     ), stamped AS (
@@ -164,20 +173,35 @@ BEGIN
         SELECT min(p.first), sum(p.n), array_agg(p.xid ORDER BY p.r), array_agg(p.n ORDER BY p.r)
         FROM placed p
         GROUP BY (p.r - 1) / 1000
-        RETURNING pos + n AS next
+        RETURNING txlog.pos + txlog.n AS next
     )
     SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
            ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
-           (SELECT pg_snapshot_xmax(snap) FROM snap)
-    INTO v_next, v_pending, v_horizon;
+           (SELECT pg_snapshot_xmax(snap) FROM snap),
+           (SELECT array_agg(p.xid ORDER BY p.r) FROM placed p),
+           (SELECT array_agg(p.first ORDER BY p.r) FROM placed p)
+    INTO v_next, v_pending, v_horizon, v_xids, v_firsts;
 
     IF v_next <> s.next_pos THEN
         UPDATE pgfeed.sequencer SET next_pos = v_next, pending = v_pending, horizon = v_horizon;
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
+        IF v_next - s.next_pos <= max_rows THEN
+            RETURN QUERY
+            SELECT p.first + c.k - 1, p.xid, c.collection, c.op, c.data, c.old, c.at
+            FROM unnest(v_xids, v_firsts) AS p(xid, first)
+            CROSS JOIN LATERAL (
+                SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
+                FROM pgfeed.changes j WHERE j.xid = p.xid
+            ) c
+            ORDER BY 1;
+        END IF;
     END IF;
-    RETURN v_next - 1;
+    RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz;
 END
 $$;
+
+CREATE FUNCTION pgfeed.step() RETURNS bigint
+LANGUAGE sql AS $$ SELECT max(r.pos) FROM pgfeed.step_read(0) r $$;
 
 -- prune removes transactions older than keep whose positions are at or below
 -- upto (the slowest live reader), and returns the highest pruned position.

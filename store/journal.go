@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +31,25 @@ func (db *DB) Step(ctx context.Context) (int64, error) {
 	}
 	return pos, nil
 }
+
+// StepRead is Step for the sequencing instance: when the step stamped at
+// most maxRows journal entries, it returns them too, in position order, so
+// that they need not be read back.
+func (db *DB) StepRead(ctx context.Context, maxRows int) ([]Entry, int64, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT pos, xid::text::bigint, collection, op, data, old, at FROM pgfeed.step_read($1)`, maxRows)
+	if err != nil {
+		return nil, 0, wrapSchemaErr("sequence journal", err)
+	}
+	entries, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil || len(entries) == 0 {
+		return nil, 0, wrapSchemaErr("sequence journal", cmp.Or(err, errNoHead))
+	}
+	last := len(entries) - 1 // the head, with no entry
+	return entries[:last:last], entries[last].Pos, nil
+}
+
+var errNoHead = errors.New("pgfeed.step_read returned no head")
 
 // Head is the last position given so far, without stepping.
 func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
@@ -67,21 +88,34 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, e
 	if err != nil {
 		return nil, wrapSchemaErr("read journal", err)
 	}
-	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
-		var e Entry
-		var xid int64
-		var op string
-		err := row.Scan(&e.Pos, &xid, &e.Collection, &op, &e.Data, &e.Old, &e.At)
-		e.XID = uint64(xid)
-		if len(op) == 1 {
-			e.Op = op[0]
-		}
-		return e, err
-	})
+	entries, err := pgx.CollectRows(rows, scanEntry)
 	if err != nil {
 		return nil, wrapSchemaErr("read journal", err)
 	}
 	return entries, nil
+}
+
+// scanEntry scans pos, xid, collection, op, data, old, at; NULLs (the head
+// row of step_read) leave zero values.
+func scanEntry(row pgx.CollectableRow) (Entry, error) {
+	var e Entry
+	var xid *int64
+	var coll, op *string
+	var at *time.Time
+	err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
+	if xid != nil {
+		e.XID = uint64(*xid)
+	}
+	if coll != nil {
+		e.Collection = *coll
+	}
+	if op != nil && len(*op) == 1 {
+		e.Op = (*op)[0]
+	}
+	if at != nil {
+		e.At = *at
+	}
+	return e, err
 }
 
 // ReportReader records how far the named reader has read. Pruning keeps

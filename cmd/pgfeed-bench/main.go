@@ -166,8 +166,8 @@ func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
 					}
 					after := stream.Stats()
 					if *verbose {
-						fmt.Fprintf(os.Stderr, "%s rows=%d clients=%d: %.0f tps, %d steps, %d wake-ups\n",
-							table, rows, clients, tps, after.Steps-before.Steps, after.Wakeups-before.Wakeups)
+						fmt.Fprintf(os.Stderr, "%s rows=%d clients=%d: %.0f tps, %d steps, %d reads, %d wake-ups\n",
+							table, rows, clients, tps, after.Steps-before.Steps, after.Reads-before.Reads, after.Wakeups-before.Wakeups)
 					}
 					if table == "bench_plain" {
 						plain = append(plain, tps)

@@ -108,6 +108,10 @@ func registerStreamState(reg prometheus.Registerer, s *cdc.Stream) {
 			Name: "pgfeed_sequencer_wakeups_total",
 			Help: "NOTIFYs from writers that woke the idle sequencer.",
 		}, func() float64 { return float64(s.Stats().Wakeups) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgfeed_journal_reads_total",
+			Help: "Journal reads; the sequencing instance publishes what its steps return without one.",
+		}, func() float64 { return float64(s.Stats().Reads) }),
 	)
 }
 
