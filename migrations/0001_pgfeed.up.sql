@@ -186,14 +186,7 @@ BEGIN
         UPDATE pgfeed.sequencer SET next_pos = v_next, pending = v_pending, horizon = v_horizon;
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
         IF v_next - s.next_pos <= max_rows THEN
-            RETURN QUERY
-            SELECT p.first + c.k - 1, p.xid, c.collection, c.op, c.data, c.old, c.at
-            FROM unnest(v_xids, v_firsts) AS p(xid, first)
-            CROSS JOIN LATERAL (
-                SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
-                FROM pgfeed.changes j WHERE j.xid = p.xid
-            ) c
-            ORDER BY 1;
+            RETURN QUERY SELECT * FROM pgfeed.entries(v_xids, v_firsts);
         END IF;
     END IF;
     RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz;
@@ -202,6 +195,54 @@ $$;
 
 CREATE FUNCTION pgfeed.step() RETURNS bigint
 LANGUAGE sql AS $$ SELECT max(r.pos) FROM pgfeed.step_read(0) r $$;
+
+-- entries returns the journal rows of the transactions xids, the i-th
+-- placed from position firsts[i] on, in position order (journal id order
+-- within a transaction). The LATERAL join makes every plan, generic ones
+-- included, look up each transaction's rows by index: a hash join would
+-- read the whole journal.
+CREATE FUNCTION pgfeed.entries(xids xid8[], firsts bigint[])
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT p.first + c.k - 1, p.xid, c.collection, c.op, c.data, c.old, c.at
+    FROM unnest(xids, firsts) AS p(xid, first)
+    CROSS JOIN LATERAL (
+        SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
+        FROM pgfeed.changes j WHERE j.xid = p.xid
+    ) c
+    ORDER BY 1
+$$;
+
+-- read_after returns the journal rows with positions above after, from at
+-- most max_tx transactions, in position order. txlog has a row per step;
+-- the transactions of the steps needed are unnested and placed (each starts
+-- where the previous one's rows end).
+CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer)
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
+LANGUAGE sql STABLE AS $$
+    WITH s AS (
+        (SELECT l.pos, l.xids, l.counts FROM pgfeed.txlog l WHERE l.pos <= after ORDER BY l.pos DESC LIMIT 1)
+        UNION ALL
+        -- Steps after the first one that already holds max_tx transactions
+        -- are not needed.
+        SELECT w.pos, w.xids, w.counts FROM (
+            SELECT l.pos, l.xids, l.counts,
+                   sum(cardinality(l.xids)) OVER (ORDER BY l.pos) - cardinality(l.xids) AS before
+            FROM (SELECT * FROM pgfeed.txlog l WHERE l.pos > after ORDER BY l.pos LIMIT max_tx) l
+        ) w
+        WHERE w.before < max_tx
+    ), t AS (
+        SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
+        FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
+    ), sel AS MATERIALIZED (
+        SELECT t.first, t.xid FROM t WHERE t.first + t.n - 1 > after ORDER BY t.first LIMIT max_tx
+    )
+    SELECT e.* FROM pgfeed.entries(
+        ARRAY(SELECT sel.xid FROM sel ORDER BY sel.first),
+        ARRAY(SELECT sel.first FROM sel ORDER BY sel.first)) e
+    WHERE e.pos > after
+    ORDER BY e.pos
+$$;
 
 -- prune removes transactions older than keep whose positions are at or below
 -- upto (the slowest live reader), and returns the highest pruned position.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,20 +35,24 @@ func (db *DB) Step(ctx context.Context) (int64, error) {
 // most maxRows journal entries, it returns them too, in position order, so
 // that they need not be read back.
 func (db *DB) StepRead(ctx context.Context, maxRows int) ([]Entry, int64, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT pos, xid::text::bigint, collection, op, data, old, at FROM pgfeed.step_read($1)`, maxRows)
+	rows, err := db.pool.Query(ctx, `SELECT `+entryColumns+` FROM pgfeed.step_read($1)`, maxRows)
 	if err != nil {
 		return nil, 0, wrapSchemaErr("sequence journal", err)
 	}
 	entries, err := pgx.CollectRows(rows, scanEntry)
-	if err != nil || len(entries) == 0 {
-		return nil, 0, wrapSchemaErr("sequence journal", cmp.Or(err, errNoHead))
+	if err != nil {
+		return nil, 0, wrapSchemaErr("sequence journal", err)
+	}
+	if len(entries) == 0 {
+		return nil, 0, errors.New("sequence journal: pgfeed.step_read returned no head row")
 	}
 	last := len(entries) - 1 // the head, with no entry
 	return entries[:last:last], entries[last].Pos, nil
 }
 
-var errNoHead = errors.New("pgfeed.step_read returned no head")
+// entryColumns are the columns scanEntry reads from pgfeed.step_read and
+// pgfeed.read_after.
+const entryColumns = `pos, xid::text::bigint, collection, op, data, old, at`
 
 // Head is the last position given so far, without stepping.
 func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
@@ -63,28 +66,7 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 // ReadAfter returns journal entries with positions above after, in position
 // order, from at most maxTx transactions.
 func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
-	// txlog has a row per step; its transactions are unnested and placed
-	// (each starts where the previous one's rows end). The LATERAL join
-	// makes every plan, generic ones included, look up each transaction's
-	// rows by index: a hash join would read the whole journal.
-	rows, err := db.pool.Query(ctx, `
-		WITH s AS (
-			(SELECT pos, xids, counts FROM pgfeed.txlog WHERE pos <= $1 ORDER BY pos DESC LIMIT 1)
-			UNION ALL
-			(SELECT pos, xids, counts FROM pgfeed.txlog WHERE pos > $1 ORDER BY pos LIMIT $2)
-		), t AS (
-			SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
-			FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
-		), sel AS (
-			SELECT first, xid FROM t WHERE first + n - 1 > $1 ORDER BY first LIMIT $2
-		)
-		SELECT sel.first + c.k - 1, sel.xid::text::bigint, c.collection, c.op, c.data, c.old, c.at
-		FROM sel CROSS JOIN LATERAL (
-			SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
-			FROM pgfeed.changes j WHERE j.xid = sel.xid
-		) c
-		WHERE sel.first + c.k - 1 > $1
-		ORDER BY 1`, after, maxTx)
+	rows, err := db.pool.Query(ctx, `SELECT `+entryColumns+` FROM pgfeed.read_after($1, $2)`, after, maxTx)
 	if err != nil {
 		return nil, wrapSchemaErr("read journal", err)
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -66,4 +67,65 @@ func TestTrackStepRead(t *testing.T) {
 		t.Fatalf("track twice: %v", err)
 	}
 	_ = store.ErrNotInstalled
+}
+
+// TestReadAfterPagesThroughSteps reads a journal whose steps hold many
+// transactions, some of several entries, in small batches from every
+// cursor: each read starts right after the cursor, holds at most maxTx
+// transactions, and together they give every position once. StepRead
+// returns what it stamped when it fits, and only the head otherwise.
+func TestReadAfterPagesThroughSteps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
+	db := storetest.Open(t, u)
+	write := func(from, to int) {
+		for i := from; i <= to; i++ {
+			if i%3 == 0 { // two entries in one transaction
+				storetest.Exec(t, u, fmt.Sprintf(`INSERT INTO p VALUES (%d); UPDATE p SET id = id WHERE id = %d`, i, i))
+			} else {
+				storetest.Exec(t, u, `INSERT INTO p VALUES ($1)`, i)
+			}
+		}
+	}
+	write(1, 30) // one step: 30 transactions, 40 entries
+	es, head, err := db.StepRead(ctx, 39)
+	if err != nil || len(es) != 0 || head != 40 {
+		t.Fatalf("StepRead(39) over 40 entries = %d entries, head %d, %v; want none, 40", len(es), head, err)
+	}
+	write(31, 35) // 5 transactions, 6 entries
+	es, head, err = db.StepRead(ctx, 100)
+	if err != nil || len(es) != 6 || head != 46 || es[0].Pos != 41 || es[5].Pos != 46 {
+		t.Fatalf("StepRead(100) = %d entries, head %d, %v", len(es), head, err)
+	}
+	for after := int64(0); after <= head; after++ {
+		var got []int64
+		for from := after; ; {
+			batch, err := db.ReadAfter(ctx, from, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			xids := map[uint64]bool{}
+			for _, e := range batch {
+				xids[e.XID] = true
+				got = append(got, e.Pos)
+			}
+			if len(xids) > 4 {
+				t.Fatalf("read after %d: %d transactions, want at most 4", from, len(xids))
+			}
+			from = batch[len(batch)-1].Pos
+		}
+		if int64(len(got)) != head-after {
+			t.Fatalf("from %d: read %d positions, want %d", after, len(got), head-after)
+		}
+		for i, p := range got {
+			if p != after+int64(i)+1 {
+				t.Fatalf("from %d: position %d at %d (%v)", after, p, i, got)
+			}
+		}
+	}
 }
