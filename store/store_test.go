@@ -129,3 +129,57 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeStatementsInChunks: a statement of more than 100 rows is
+// journaled as entries of at most 100 rows, every row once, for inserts,
+// updates and deletes alike; an insert's rows keep their order.
+func TestLargeStatementsInChunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE big (id int PRIMARY KEY, v int); SELECT pgfeed.track('big');`)
+	db := storetest.Open(t, u)
+	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1, 250) g`)
+	storetest.Exec(t, u, `UPDATE big SET v = 1`)
+	storetest.Exec(t, u, `DELETE FROM big`)
+	if _, err := db.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	es, err := db.ReadAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ids := map[byte][]int{}
+	for _, e := range es {
+		raw := e.Data
+		if e.Op == 'd' {
+			raw = e.Old
+		}
+		var rows []struct{ ID int }
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			t.Fatalf("entry %d: %v", e.Pos, err)
+		}
+		got = append(got, fmt.Sprintf("%c%d", e.Op, len(rows)))
+		for _, r := range rows {
+			ids[e.Op] = append(ids[e.Op], r.ID)
+		}
+	}
+	if s := strings.Join(got, " "); s != "c100 c100 c50 u100 u100 u50 d100 d100 d50" {
+		t.Fatalf("entries: %s", s)
+	}
+	for op, list := range ids {
+		seen := map[int]bool{}
+		for _, id := range list {
+			seen[id] = true
+		}
+		if len(list) != 250 || len(seen) != 250 {
+			t.Fatalf("op %c: %d rows, %d distinct, want 250", op, len(list), len(seen))
+		}
+	}
+	for i, id := range ids['c'] {
+		if id != i+1 {
+			t.Fatalf("inserted row %d has id %d", i, id)
+		}
+	}
+}
