@@ -283,6 +283,7 @@ DECLARE
     v_key        text[];
     v_join       text;
     v_fn         text;
+    v_one        record;
     -- Written into each function rather than called, to spare writers a
     -- function call per statement (see "Wake-ups" at the top).
     v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
@@ -322,24 +323,6 @@ BEGIN
     -- so a writer's search_path cannot redirect them. Statements of up to 100
     -- rows take the fast path: one aggregate, one journal row.
     EXECUTE format($f$
-        CREATE OR REPLACE FUNCTION %1$s_ins() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER AS $body$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM new_rows OFFSET 100) THEN
-                INSERT INTO pgfeed.changes (collection, op, data)
-                SELECT %2$L, 'c', pg_catalog.json_agg(pgfeed_new) FROM new_rows pgfeed_new
-                HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
-            ELSE
-                INSERT INTO pgfeed.changes (collection, op, data)
-                SELECT %2$L, 'c', pg_catalog.json_agg(r.n ORDER BY r.i)
-                FROM (SELECT pgfeed_new AS n, pg_catalog.row_number() OVER () AS i FROM new_rows pgfeed_new) r
-                GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
-                ORDER BY pg_catalog.min(r.i);
-            END IF;
-            %5$s
-            RETURN NULL;
-        END $body$;
-
         -- Old and new rows pair by primary key. An update that changes the key
         -- is recorded as a delete of the old key and a create of the new one;
         -- deletes come first, then updates, then creates.
@@ -370,24 +353,30 @@ BEGIN
             RETURN NULL;
         END $body$;
 
-        CREATE OR REPLACE FUNCTION %1$s_del() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER AS $body$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM old_rows OFFSET 100) THEN
-                INSERT INTO pgfeed.changes (collection, op, old)
-                SELECT %2$L, 'd', pg_catalog.json_agg(pgfeed_old) FROM old_rows pgfeed_old
-                HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
-            ELSE
-                INSERT INTO pgfeed.changes (collection, op, old)
-                SELECT %2$L, 'd', pg_catalog.json_agg(r.o ORDER BY r.i)
-                FROM (SELECT pgfeed_old AS o, pg_catalog.row_number() OVER () AS i FROM old_rows pgfeed_old) r
-                GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
-                ORDER BY pg_catalog.min(r.i);
-            END IF;
-            %5$s
-            RETURN NULL;
-        END $body$;
         $f$, v_fn, v_collection, v_join, v_key[1], v_wake);
+
+    -- Inserts and deletes: one transition table, one op, one column.
+    FOR v_one IN SELECT * FROM (VALUES ('ins', 'new_rows', 'c', 'data'), ('del', 'old_rows', 'd', 'old')) AS o (suffix, tbl, op, col) LOOP
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION %1$s_%2$s() RETURNS trigger
+            LANGUAGE plpgsql SECURITY DEFINER AS $body$
+            BEGIN
+                IF NOT EXISTS (SELECT FROM %3$s OFFSET 100) THEN
+                    INSERT INTO pgfeed.changes (collection, op, %5$s)
+                    SELECT %6$L, %4$L, pg_catalog.json_agg(pgfeed_row) FROM %3$s pgfeed_row
+                    HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
+                ELSE
+                    INSERT INTO pgfeed.changes (collection, op, %5$s)
+                    SELECT %6$L, %4$L, pg_catalog.json_agg(r.n ORDER BY r.i)
+                    FROM (SELECT pgfeed_row AS n, pg_catalog.row_number() OVER () AS i FROM %3$s pgfeed_row) r
+                    GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
+                    ORDER BY pg_catalog.min(r.i);
+                END IF;
+                %7$s
+                RETURN NULL;
+            END $body$;
+            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake);
+    END LOOP;
 
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
