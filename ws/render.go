@@ -143,11 +143,7 @@ func (r *renderer) deliver(sub *subscription) {
 			r.encodedNew()
 			m := appendHead(r.msg[:0], "update")
 			m = appendSel(m, r.encN, r.endN, sel)
-			if sub.old {
-				r.encodedOld()
-				m = append(m, `,"old":`...)
-				m = appendSel(m, r.encO, r.endO, sel)
-			}
+			m = r.appendOld(m, sub, sel)
 			r.send(sub, m, leaving)
 		}
 		if leaving {
@@ -183,15 +179,22 @@ func (r *renderer) sendDelete(sub *subscription, sel []int32, leave bool) {
 	r.encodedKeys()
 	m := appendHead(r.msg[:0], "delete")
 	m = appendSel(m, r.keys, r.keyEnd, sel)
-	if sub.old {
-		r.encodedOld()
-		m = append(m, `,"old":`...)
-		m = appendSel(m, r.encO, r.endO, sel)
-	}
+	m = r.appendOld(m, sub, sel)
 	if leave {
 		m = append(m, `,"reason":"leave"`...)
 	}
 	r.send(sub, m, false)
+}
+
+// appendOld appends the selected rows' previous values when sub asked for
+// them ("old":true).
+func (r *renderer) appendOld(m []byte, sub *subscription, sel []int32) []byte {
+	if !sub.old {
+		return m
+	}
+	r.encodedOld()
+	m = append(m, `,"old":`...)
+	return appendSel(m, r.encO, r.endO, sel)
 }
 
 // send finishes m with the uid and the cursor and queues it; part marks
