@@ -236,15 +236,7 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 			if !f.elem.elementOK() {
 				return nil, errorf(field, "%s is not supported for arrays of type %s", name, c.Type[1:])
 			}
-			val, null, err := p.scalar(field, name, c.Type[1:], f.elem, v)
-			if err != nil {
-				return nil, err
-			}
-			if null {
-				return &Filter{op: opFalse, field: field}, nil
-			}
-			f.vals = []value{val}
-			return f, nil
+			return p.single(f, name, c.Type[1:], f.elem, v)
 		}
 		if !k.isText() {
 			return nil, errorf(field, "%s is not supported for type %s (only strings)", name, c.Type)
@@ -312,12 +304,18 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		f.vals = []value{val}
 		return f, nil
 	}
-	val, null, err := p.scalar(field, name, c.Type, k, v)
+	return p.single(f, name, c.Type, k, v)
+}
+
+// single completes f with its one value v, of type typ; a NULL value (an
+// anonymous $CURRENT_USER) makes a filter that matches nothing.
+func (p *parser) single(f *Filter, name, typ string, k kind, v any) (*Filter, error) {
+	val, null, err := p.scalar(f.field, name, typ, k, v)
 	if err != nil {
 		return nil, err
 	}
 	if null {
-		return &Filter{op: opFalse, field: field}, nil
+		return &Filter{op: opFalse, field: f.field}, nil
 	}
 	f.vals = []value{val}
 	return f, nil
