@@ -53,33 +53,29 @@ func (m *Main) openDB(ctx context.Context, url string) (*store.DB, error) {
 
 // track installs change capture on each table, stopping at the first error.
 func (m *Main) track(ctx context.Context, tables []string) error {
-	db, err := m.openDB(ctx, m.Config.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	for _, t := range tables {
-		c, err := db.Track(ctx, t)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(m.Stdout, "tracking %s as collection %q\n", t, c)
-	}
-	return nil
+	return m.eachTable(ctx, tables, (*store.DB).Track, "tracking %[1]s as collection %[2]q\n")
 }
 
 // untrack removes change capture from each table, stopping at the first
 // error.
 func (m *Main) untrack(ctx context.Context, tables []string) error {
+	return m.eachTable(ctx, tables, (*store.DB).Untrack, "stopped tracking collection %[2]q\n")
+}
+
+// eachTable applies do to each table, stopping at the first error, and
+// reports each with format (%[1]s the table, %[2]q its collection).
+func (m *Main) eachTable(ctx context.Context, tables []string,
+	do func(*store.DB, context.Context, string) (string, error), format string) error {
 	db, err := m.openDB(ctx, m.Config.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	for _, t := range tables {
-		c, err := db.Untrack(ctx, t)
+		c, err := do(db, ctx, t)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "stopped tracking collection %q\n", c)
+		fmt.Fprintf(m.Stdout, format, t, c)
 	}
 	return nil
 }

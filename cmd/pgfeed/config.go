@@ -185,39 +185,33 @@ func (f *flagSet) list(p *[]string, name, env, usage string) {
 }
 
 func (f *flagSet) dur(p *time.Duration, name, env, usage string) {
-	if v, ok := f.env(env); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q: want a duration such as 30s or 24h", env, v))
-		} else {
-			*p = d
-		}
-	}
+	fromEnv(f, p, env, time.ParseDuration, "a duration such as 30s or 24h")
 	f.fs.DurationVar(p, name, *p, f.usage(usage, env))
 }
 
 func (f *flagSet) int(p *int, name, env, usage string) {
-	if v, ok := f.env(env); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q: want an integer", env, v))
-		} else {
-			*p = n
-		}
-	}
+	fromEnv(f, p, env, strconv.Atoi, "an integer")
 	f.fs.IntVar(p, name, *p, f.usage(usage, env))
 }
 
 func (f *flagSet) int64(p *int64, name, env, usage string) {
-	if v, ok := f.env(env); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q: want an integer", env, v))
-		} else {
-			*p = n
-		}
-	}
+	fromEnv(f, p, env, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }, "an integer")
 	f.fs.Int64Var(p, name, *p, f.usage(usage, env))
+}
+
+// fromEnv sets *p from the environment variable env when it is set; a value
+// parse refuses is kept for Err, described as want.
+func fromEnv[T any](f *flagSet, p *T, env string, parse func(string) (T, error), want string) {
+	v, ok := f.env(env)
+	if !ok {
+		return
+	}
+	x, err := parse(v)
+	if err != nil {
+		f.errs = append(f.errs, fmt.Errorf("%s=%q: want %s", env, v, want))
+		return
+	}
+	*p = x
 }
 
 // Err reports bad environment values.

@@ -73,8 +73,9 @@ func TestConfigErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"bad env duration", map[string]string{"PGFEED_RETENTION": "forever"}, []string{"serve"}, `PGFEED_RETENTION="forever"`},
-		{"bad env integer", map[string]string{"PGFEED_MAX_CONNS": "many"}, []string{"serve"}, `PGFEED_MAX_CONNS="many"`},
+		{"bad env duration", map[string]string{"PGFEED_RETENTION": "forever"}, []string{"serve"}, `PGFEED_RETENTION="forever": want a duration`},
+		{"bad env integer", map[string]string{"PGFEED_MAX_CONNS": "many"}, []string{"serve"}, `PGFEED_MAX_CONNS="many": want an integer`},
+		{"bad env int64", map[string]string{"PGFEED_MAX_FRAME_BYTES": "1e6"}, []string{"serve"}, `PGFEED_MAX_FRAME_BYTES="1e6": want an integer`},
 		{"bad addr", nil, []string{"serve", "--addr", "8101"}, `addr "8101"`},
 		{"bad origin", nil, []string{"serve", "--allowed-origins", "example.com"}, `allowed origin "example.com"`},
 		{"zero heartbeat", nil, []string{"serve", "--heartbeat", "0s"}, "heartbeat must be positive"},

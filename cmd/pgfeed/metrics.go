@@ -88,30 +88,24 @@ func registerStreamState(reg prometheus.Registerer, s *cdc.Stream) {
 		return 0
 	}
 	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pgfeed_stream_ready",
-			Help: "1 when the change stream is connected and caught up.",
-		}, func() float64 { return b(s.Ready()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pgfeed_stream_leader",
-			Help: "1 when this instance runs the sequencer.",
-		}, func() float64 { return b(s.Leader()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pgfeed_sequencer_idle",
-			Help: "1 while the sequencer waits for a writer's NOTIFY (writers NOTIFY only then).",
-		}, func() float64 { return b(s.Stats().Idle) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_sequencer_steps_total",
-			Help: "Sequencing steps this instance took.",
-		}, func() float64 { return float64(s.Stats().Steps) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_sequencer_wakeups_total",
-			Help: "NOTIFYs from writers that woke the idle sequencer.",
-		}, func() float64 { return float64(s.Stats().Wakeups) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_journal_reads_total",
-			Help: "Journal reads; the sequencing instance publishes what its steps return without one.",
-		}, func() float64 { return float64(s.Stats().Reads) }),
+		gauge("pgfeed_stream_ready",
+			"1 when the change stream is connected and caught up.",
+			func() float64 { return b(s.Ready()) }),
+		gauge("pgfeed_stream_leader",
+			"1 when this instance runs the sequencer.",
+			func() float64 { return b(s.Leader()) }),
+		gauge("pgfeed_sequencer_idle",
+			"1 while the sequencer waits for a writer's NOTIFY (writers NOTIFY only then).",
+			func() float64 { return b(s.Stats().Idle) }),
+		counter("pgfeed_sequencer_steps_total",
+			"Sequencing steps this instance took.",
+			func() float64 { return float64(s.Stats().Steps) }),
+		counter("pgfeed_sequencer_wakeups_total",
+			"NOTIFYs from writers that woke the idle sequencer.",
+			func() float64 { return float64(s.Stats().Wakeups) }),
+		counter("pgfeed_journal_reads_total",
+			"Journal reads; the sequencing instance publishes what its steps return without one.",
+			func() float64 { return float64(s.Stats().Reads) }),
 	)
 }
 
@@ -121,29 +115,32 @@ func registerServerStats(reg prometheus.Registerer, srv *ws.Server) {
 		return func() float64 { return float64(f(srv.Stats())) }
 	}
 	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pgfeed_ws_connections",
-			Help: "Open WebSocket connections.",
-		}, stat(func(s ws.Stats) int64 { return s.Conns })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pgfeed_ws_subscriptions",
-			Help: "Live subscriptions.",
-		}, stat(func(s ws.Stats) int64 { return s.Subscriptions })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_ws_changes_total",
-			Help: "Changes the server fanned out.",
-		}, stat(func(s ws.Stats) int64 { return s.Changes })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_ws_delivered_total",
-			Help: "Messages queued to clients.",
-		}, stat(func(s ws.Stats) int64 { return s.Delivered })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_ws_slow_closes_total",
-			Help: "Connections closed with 1013 because they fell behind.",
-		}, stat(func(s ws.Stats) int64 { return s.SlowClosed })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "pgfeed_ws_rejected_total",
-			Help: "Upgrades refused (400, 401, 403, 503).",
-		}, stat(func(s ws.Stats) int64 { return s.Rejected })),
+		gauge("pgfeed_ws_connections",
+			"Open WebSocket connections.",
+			stat(func(s ws.Stats) int64 { return s.Conns })),
+		gauge("pgfeed_ws_subscriptions",
+			"Live subscriptions.",
+			stat(func(s ws.Stats) int64 { return s.Subscriptions })),
+		counter("pgfeed_ws_changes_total",
+			"Changes the server fanned out.",
+			stat(func(s ws.Stats) int64 { return s.Changes })),
+		counter("pgfeed_ws_delivered_total",
+			"Messages queued to clients.",
+			stat(func(s ws.Stats) int64 { return s.Delivered })),
+		counter("pgfeed_ws_slow_closes_total",
+			"Connections closed with 1013 because they fell behind.",
+			stat(func(s ws.Stats) int64 { return s.SlowClosed })),
+		counter("pgfeed_ws_rejected_total",
+			"Upgrades refused (400, 401, 403, 503).",
+			stat(func(s ws.Stats) int64 { return s.Rejected })),
 	)
+}
+
+// gauge and counter are metrics read from f at each scrape.
+func gauge(name, help string, f func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+}
+
+func counter(name, help string, f func() float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 }
