@@ -151,7 +151,7 @@ func nameEq(raw []byte, esc bool, name string) bool {
 // decode reads the value obj[a:b] of column col.
 func (r *Row) decode(col, a, b int) {
 	c := &r.cells[col]
-	c.a, c.b = int32(a), int32(b)
+	*c = cell{a: int32(a), b: int32(b)} // a key given twice keeps its last value, as in jsonb
 	v := r.obj[a:b]
 	if string(v) == "null" {
 		c.st = cellNull

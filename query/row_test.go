@@ -41,6 +41,24 @@ func TestRowReset(t *testing.T) {
 	}
 }
 
+// A key given twice keeps its last value, as in jsonb; the earlier value
+// leaves nothing behind (an escaped string decoded into scratch space).
+func TestRowDuplicateKeyLastWins(t *testing.T) {
+	for _, tc := range []struct{ desc, obj, filter string }{
+		{"escaped then plain", `{"s": "\u00e9", "s": "abcdefghijklmnop"}`, `{"s":{"_eq":"abcdefghijklmnop"}}`},
+		{"plain then escaped", `{"s": "abcdefghijklmnop", "s": "\u00e9"}`, `{"s":{"_eq":"é"}}`},
+		{"bpchar escaped then plain", `{"c": "\u00e9  ", "c": "abcdefghijklmnop  "}`, `{"c":{"_eq":"abcdefghijklmnop"}}`},
+		{"value then null", `{"s": "\u00e9", "s": null}`, `{"s":{"_null":true}}`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := mustRow(t, testTable, tc.obj)
+			if !mustFilter(t, testTable, tc.filter).Match(r) {
+				t.Fatalf("%s does not match %s", tc.filter, tc.obj)
+			}
+		})
+	}
+}
+
 func TestRowResetErrors(t *testing.T) {
 	for _, obj := range []string{``, `[]`, `{"a" 1}`, `{"a": 1,}`, `{"a": 1`, `{"a": "x}`, `{a: 1}`, `{"a": [1, 2}`} {
 		var r Row
