@@ -254,6 +254,12 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 				return fmt.Errorf("leader lock: %w", err)
 			}
 			if ok {
+				// The sequencer's steps send the position NOTIFYs, for the
+				// other instances: this one learns its positions from its
+				// own steps, and need not be woken by each of them.
+				if err := l.Unlisten(ctx, chanPositions); err != nil {
+					return fmt.Errorf("unlisten: %w", err)
+				}
 				s.log.Info().Msg("this instance runs the sequencer")
 				s.leader.Store(true)
 				signal(s.wakeSig)
@@ -266,16 +272,20 @@ func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
 			}
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		if n == nil { // fallback poll for the reader; the sequencer has its own
-			s.probe.Store(true)
-			signal(s.readSig)
+		if n == nil {
+			// Fallback poll for the reader of a following instance. The
+			// sequencer polls on its own, and every step tells this
+			// instance's reader the head.
+			if !s.leader.Load() {
+				s.probe.Store(true)
+				signal(s.readSig)
+			}
 			continue
 		}
 		switch n.Channel {
 		case chanPositions:
 			if s.leader.Load() {
-				// Mostly this instance's own step, whose entries the
-				// sequencer hands over after the NOTIFY arrives; a
+				// Sent before this instance stopped listening; a
 				// snapshot's step is seen by the next step.
 				continue
 			}

@@ -63,3 +63,28 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 		t.Fatalf("%d journal reads for 30 writes on the sequencing instance (%d steps)", got, s.Stats().Steps)
 	}
 }
+
+// TestSequencerSkipsFallbackReads: the fallback poll makes a following
+// instance read the journal in case a NOTIFY was lost; the sequencing
+// instance learns the head from its own steps, so it polls by stepping and
+// reads nothing, idle or not.
+func TestSequencerSkipsFallbackReads(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: 20 * time.Millisecond, Linger: 50 * time.Millisecond})
+	storetest.Exec(t, u, `INSERT INTO w VALUES (1)`)
+	sink.waitFor(t, 1, 5*time.Second)
+	reads, steps := s.Stats().Reads, s.Stats().Steps
+	time.Sleep(500 * time.Millisecond) // 25 fallback polls
+	if got := s.Stats().Steps - steps; got < 5 {
+		t.Fatalf("the sequencer stepped %d times in 25 poll periods", got)
+	}
+	if got := s.Stats().Reads - reads; got != 0 {
+		t.Fatalf("%d journal reads in 25 poll periods on the sequencing instance", got)
+	}
+	storetest.Exec(t, u, `INSERT INTO w VALUES (2)`)
+	sink.waitFor(t, 2, 5*time.Second)
+}

@@ -32,6 +32,13 @@ func (db *DB) Listen(ctx context.Context, channels ...string) (*Listener, error)
 	return &Listener{conn: conn}, nil
 }
 
+// Unlisten stops listening on a channel. Notifications already received
+// may still be returned by Wait.
+func (l *Listener) Unlisten(ctx context.Context, channel string) error {
+	_, err := l.conn.Exec(ctx, "UNLISTEN "+pgx.Identifier{channel}.Sanitize())
+	return err
+}
+
 // Wait returns the next notification, or nil when none came within timeout.
 // A timeout leaves the connection usable; any other error means the
 // connection is gone and the Listener must be closed.
