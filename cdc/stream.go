@@ -461,12 +461,10 @@ func (s *Stream) sequence(ctx context.Context) error {
 		s.mu.Lock()
 		room := maxHanded - len(s.handed)
 		s.mu.Unlock()
-		began := time.Now()
 		entries, pos, err := s.db.StepRead(ctx, room)
 		if err != nil {
 			return err
 		}
-		took := time.Since(began)
 		s.steps.Add(1)
 		if len(entries) > 0 {
 			s.mu.Lock()
@@ -497,20 +495,10 @@ func (s *Stream) sequence(ctx context.Context) error {
 		if idle {
 			timer.Reset(s.opts.Poll)
 		} else {
-			timer.Reset(busyWait(s.opts.Busy, took))
+			timer.Reset(s.opts.Busy)
 		}
 	}
 }
-
-// busyWait is the pause after a busy step that took took: the Busy
-// interval, or longer when steps are slow (a loaded server), so that
-// sequencing keeps to about a fifth of the time and more transactions share
-// each step, but never more than maxBusyWait.
-func busyWait(busy, took time.Duration) time.Duration {
-	return min(max(busy, 4*took), max(busy, maxBusyWait))
-}
-
-const maxBusyWait = 10 * time.Millisecond
 
 func (s *Stream) prune(ctx context.Context) error {
 	if s.opts.Retention <= 0 {
