@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Entry is one journal row: what one statement (or a chunk of up to 100
@@ -35,13 +36,9 @@ func (db *DB) Step(ctx context.Context) (int64, error) {
 // most maxRows journal entries, it returns them too, in position order, so
 // that they need not be read back.
 func (db *DB) StepRead(ctx context.Context, maxRows int) ([]Entry, int64, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+entryColumns+` FROM pgfeed.step_read($1)`, maxRows)
+	entries, err := db.queryEntries(ctx, "sequence journal", `pgfeed.step_read($1)`, maxRows)
 	if err != nil {
-		return nil, 0, wrapSchemaErr("sequence journal", err)
-	}
-	entries, err := pgx.CollectRows(rows, scanEntry)
-	if err != nil {
-		return nil, 0, wrapSchemaErr("sequence journal", err)
+		return nil, 0, err
 	}
 	if len(entries) == 0 {
 		return nil, 0, errors.New("sequence journal: pgfeed.step_read returned no head row")
@@ -49,10 +46,6 @@ func (db *DB) StepRead(ctx context.Context, maxRows int) ([]Entry, int64, error)
 	last := len(entries) - 1 // the head, with no entry
 	return entries[:last:last], entries[last].Pos, nil
 }
-
-// entryColumns are the columns scanEntry reads from pgfeed.step_read and
-// pgfeed.read_after.
-const entryColumns = `pos, xid::text::bigint, collection, op, data, old, at`
 
 // Head is the last position given so far, without stepping.
 func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
@@ -66,38 +59,33 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 // ReadAfter returns journal entries with positions above after, in position
 // order, from at most maxTx transactions.
 func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+entryColumns+` FROM pgfeed.read_after($1, $2)`, after, maxTx)
-	if err != nil {
-		return nil, wrapSchemaErr("read journal", err)
-	}
-	entries, err := pgx.CollectRows(rows, scanEntry)
-	if err != nil {
-		return nil, wrapSchemaErr("read journal", err)
-	}
-	return entries, nil
+	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2)`, after, maxTx)
 }
 
-// scanEntry scans pos, xid, collection, op, data, old, at; NULLs (the head
-// row of step_read) leave zero values.
-func scanEntry(row pgx.CollectableRow) (Entry, error) {
-	var e Entry
-	var xid *int64
-	var coll, op *string
-	var at *time.Time
-	err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
-	if xid != nil {
-		e.XID = uint64(*xid)
+// queryEntries reads the entries the set-returning call fn returns (its
+// columns are those of pgfeed.entries); what names the work in errors.
+// NULL columns (the head row of step_read) leave zero values.
+func (db *DB) queryEntries(ctx context.Context, what, fn string, args ...any) ([]Entry, error) {
+	rows, err := db.pool.Query(ctx, `SELECT pos, xid::text::bigint, collection, op::text, data, old, at FROM `+fn, args...)
+	if err != nil {
+		return nil, wrapSchemaErr(what, err)
 	}
-	if coll != nil {
-		e.Collection = *coll
+	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		var xid pgtype.Int8
+		var coll, op pgtype.Text
+		var at pgtype.Timestamptz
+		err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
+		e.XID, e.Collection, e.At = uint64(xid.Int64), coll.String, at.Time
+		if len(op.String) == 1 {
+			e.Op = op.String[0]
+		}
+		return e, err
+	})
+	if err != nil {
+		return nil, wrapSchemaErr(what, err)
 	}
-	if op != nil && len(*op) == 1 {
-		e.Op = (*op)[0]
-	}
-	if at != nil {
-		e.At = *at
-	}
-	return e, err
+	return entries, nil
 }
 
 // ReportReader records how far the named reader has read. Pruning keeps
