@@ -33,8 +33,8 @@ func parseCursor(s string) (since, skipUpdate int64, err error) {
 	return v, 0, nil
 }
 
-// formatCursor is the cursor sent to a client that resumes with since and
-// skipUpdate: the one it sent.
+// formatCursor is the cursor of position since, or, with skipUpdate, of
+// the update message of that change: the inverse of parseCursor.
 func formatCursor(since, skipUpdate int64) string {
 	if skipUpdate > 0 {
 		return strconv.FormatInt(skipUpdate, 10) + partCursor

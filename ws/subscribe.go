@@ -129,7 +129,7 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, 
 // the stream continues after.
 func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spec, h0 int64, recovered *bool) (int64, error) {
 	if sub.mask != evAll {
-		s.sendInit(sub, nil, strconv.FormatInt(h0, 10), recovered != nil, recovered != nil && *recovered)
+		s.sendInit(sub, nil, formatCursor(h0, 0), recovered != nil, recovered != nil && *recovered)
 		return h0, nil
 	}
 	select {
@@ -162,7 +162,7 @@ func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spe
 		n++
 	}
 	data = append(data, ']')
-	s.sendInit(sub, data, strconv.FormatInt(pos, 10), recovered != nil, recovered != nil && *recovered)
+	s.sendInit(sub, data, formatCursor(pos, 0), recovered != nil, recovered != nil && *recovered)
 	return pos, nil
 }
 
