@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -15,11 +16,7 @@ import (
 // NOTIFY at all, and the sequencing instance reads no change back.
 func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
-	db := storetest.Open(t, u)
-	sink := newCollector()
-	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute, Linger: 500 * time.Millisecond})
+	u, db, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: time.Minute, Linger: 500 * time.Millisecond})
 
 	waitIdle := func() {
 		t.Helper()
@@ -70,11 +67,7 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 // reads nothing, idle or not.
 func TestSequencerSkipsFallbackReads(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
-	db := storetest.Open(t, u)
-	sink := newCollector()
-	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: 20 * time.Millisecond, Linger: 50 * time.Millisecond})
+	u, _, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: 20 * time.Millisecond, Linger: 50 * time.Millisecond})
 	storetest.Exec(t, u, `INSERT INTO w VALUES (1)`)
 	sink.waitFor(t, 1, 5*time.Second)
 	reads, steps := s.Stats().Reads, s.Stats().Steps
@@ -87,4 +80,14 @@ func TestSequencerSkipsFallbackReads(t *testing.T) {
 	}
 	storetest.Exec(t, u, `INSERT INTO w VALUES (2)`)
 	sink.waitFor(t, 2, 5*time.Second)
+}
+
+// trackedStream runs a stream with opts over a new database with one
+// tracked table, w (id int PRIMARY KEY).
+func trackedStream(t *testing.T, opts cdc.Options) (string, *store.DB, *collector, *cdc.Stream) {
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	return u, db, sink, runStream(t, db, sink, opts)
 }
