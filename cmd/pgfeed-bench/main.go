@@ -48,8 +48,10 @@ func main() {
 type config struct {
 	url      string
 	duration time.Duration
+	warmup   time.Duration
 	rounds   int
 	clients  []int
+	rows     []int
 	rate     int
 	latFor   time.Duration
 	durable  bool
@@ -60,11 +62,13 @@ type config struct {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pgfeed-bench", flag.ContinueOnError)
 	var cfg config
-	var clients string
+	var clients, rows string
 	fs.StringVar(&cfg.url, "database-url", "", "database to use (default: start a local cluster)")
-	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each pgbench run")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each pgbench run, after its warm-up")
+	fs.DurationVar(&cfg.warmup, "warmup", 10*time.Second, "first part of each pgbench run, not counted")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "runs of each configuration (the median is reported)")
 	fs.StringVar(&clients, "clients", "1,8,32", "pgbench client counts")
+	fs.StringVar(&rows, "rows", "1,100", "rows per INSERT statement")
 	fs.IntVar(&cfg.rate, "rate", 1000, "changes per second for the latency run")
 	fs.DurationVar(&cfg.latFor, "latency-duration", 10*time.Second, "length of the latency run")
 	fs.BoolVar(&cfg.durable, "durable", true, "local cluster with fsync on (as in production)")
@@ -74,15 +78,12 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, c := range strings.Split(clients, ",") {
-		if c == "" {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil {
-			return fmt.Errorf("bad -clients: %w", err)
-		}
-		cfg.clients = append(cfg.clients, n)
+	var err error
+	if cfg.clients, err = intList("clients", clients); err != nil {
+		return err
+	}
+	if cfg.rows, err = intList("rows", rows); err != nil {
+		return err
 	}
 
 	if cfg.url == "" {
@@ -146,10 +147,11 @@ func run(ctx context.Context, args []string) error {
 }
 
 func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
-	fmt.Printf("# capture overhead: pgbench tps, median of %d runs of %v each\n\n", cfg.rounds, cfg.duration)
+	fmt.Printf("# capture overhead: pgbench tps, median of %d runs of %v each after %v of warm-up\n\n",
+		cfg.rounds, cfg.duration, cfg.warmup)
 	fmt.Println("| statement | clients | untracked tps | tracked tps | ratio |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	for _, rows := range []int{1, 100} {
+	for _, rows := range cfg.rows {
 		for _, clients := range cfg.clients {
 			var plain, tracked []float64
 			for r := 0; r < cfg.rounds; r++ {
@@ -160,7 +162,7 @@ func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
 				}
 				for _, table := range order {
 					before := stream.Stats()
-					tps, err := pgbench(ctx, cfg.url, table, rows, clients, cfg.duration)
+					tps, err := pgbench(ctx, cfg, table, rows, clients)
 					if err != nil {
 						return err
 					}
@@ -215,11 +217,22 @@ func setup(ctx context.Context, url string) error {
 
 var verbose = new(bool)
 
-var tpsRe = regexp.MustCompile(`tps = ([0-9.]+)`)
+// progressRe matches pgbench's per-second progress lines:
+// "progress: 7.0 s, 6012.9 tps, lat 5.321 ms stddev 2.107, 0 failed".
+var progressRe = regexp.MustCompile(`(?m)^progress: ([0-9.]+) s, ([0-9.]+) tps`)
 
-func pgbench(ctx context.Context, url, table string, rows, clients int, d time.Duration) (float64, error) {
+// pgbench runs script against table for cfg.warmup plus cfg.duration and
+// returns the transactions per second after the warm-up. New connections
+// are slow for their first seconds (each server process maps shared memory
+// as it first touches it), and applications keep theirs open, so the
+// warm-up is left out. Each run starts from a checkpoint, so that none
+// lands in the middle of one run and not of another.
+func pgbench(ctx context.Context, cfg config, table string, rows, clients int) (float64, error) {
 	bin, err := pglocal.BinDir()
 	if err != nil {
+		return 0, err
+	}
+	if err := checkpoint(ctx, cfg.url); err != nil {
 		return 0, err
 	}
 	script := fmt.Sprintf("INSERT INTO %s (a, b) VALUES (1, 'bench payload');\n", table)
@@ -235,18 +248,57 @@ func pgbench(ctx context.Context, url, table string, rows, clients int, d time.D
 	if jobs > 2 {
 		jobs = 2
 	}
+	secs := int((cfg.warmup + cfg.duration).Seconds())
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(jobs),
-		"-T", strconv.Itoa(int(d.Seconds())), "-f", f, url)
+		"-T", strconv.Itoa(secs), "-P", "1", "-f", f, cfg.url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("pgbench: %w: %s", err, out.String())
 	}
-	m := tpsRe.FindSubmatch(out.Bytes())
-	if m == nil {
-		return 0, fmt.Errorf("pgbench printed no tps: %s", out.String())
+	var sum float64
+	var n int
+	for _, m := range progressRe.FindAllSubmatch(out.Bytes(), -1) {
+		at, _ := strconv.ParseFloat(string(m[1]), 64)
+		tps, _ := strconv.ParseFloat(string(m[2]), 64)
+		if at > cfg.warmup.Seconds() {
+			sum += tps
+			n++
+		}
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	if n == 0 {
+		return 0, fmt.Errorf("pgbench printed no progress after the warm-up: %s", out.String())
+	}
+	return sum / float64(n), nil
+}
+
+// checkpoint runs CHECKPOINT, which needs a superuser or pg_checkpoint.
+func checkpoint(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint before a run (the role needs pg_checkpoint): %w", err)
+	}
+	return nil
+}
+
+// intList parses a comma-separated list of numbers given to flag name.
+func intList(name, list string) ([]int, error) {
+	var v []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad -%s: %w", name, err)
+		}
+		v = append(v, n)
+	}
+	return v, nil
 }
 
 func median(v []float64) float64 {
