@@ -132,7 +132,9 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 
 // TestLargeStatementsInChunks: a statement of more than 100 rows is
 // journaled as entries of at most 100 rows, every row once, for inserts,
-// updates and deletes alike; an insert's rows keep their order.
+// updates and deletes alike; an insert's rows keep their order. A
+// statement of exactly 100 rows is one entry, and one that changes no row
+// is none.
 func TestLargeStatementsInChunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -140,8 +142,12 @@ func TestLargeStatementsInChunks(t *testing.T) {
 	storetest.Exec(t, u, `CREATE TABLE big (id int PRIMARY KEY, v int); SELECT pgfeed.track('big');`)
 	db := storetest.Open(t, u)
 	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1, 250) g`)
+	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1, 0) g`)
 	storetest.Exec(t, u, `UPDATE big SET v = 1`)
+	storetest.Exec(t, u, `UPDATE big SET v = 2 WHERE false`)
 	storetest.Exec(t, u, `DELETE FROM big`)
+	storetest.Exec(t, u, `DELETE FROM big`)
+	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1001, 1100) g`)
 	if _, err := db.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +171,7 @@ func TestLargeStatementsInChunks(t *testing.T) {
 			ids[e.Op] = append(ids[e.Op], r.ID)
 		}
 	}
-	if s := strings.Join(got, " "); s != "c100 c100 c50 u100 u100 u50 d100 d100 d50" {
+	if s := strings.Join(got, " "); s != "c100 c100 c50 u100 u100 u50 d100 d100 d50 c100" {
 		t.Fatalf("entries: %s", s)
 	}
 	for op, list := range ids {
@@ -173,12 +179,20 @@ func TestLargeStatementsInChunks(t *testing.T) {
 		for _, id := range list {
 			seen[id] = true
 		}
-		if len(list) != 250 || len(seen) != 250 {
-			t.Fatalf("op %c: %d rows, %d distinct, want 250", op, len(list), len(seen))
+		want := 250
+		if op == 'c' {
+			want = 350
+		}
+		if len(list) != want || len(seen) != want {
+			t.Fatalf("op %c: %d rows, %d distinct, want %d", op, len(list), len(seen), want)
 		}
 	}
 	for i, id := range ids['c'] {
-		if id != i+1 {
+		want := i + 1
+		if i >= 250 {
+			want = 1001 + i - 250
+		}
+		if id != want {
 			t.Fatalf("inserted row %d has id %d", i, id)
 		}
 	}
