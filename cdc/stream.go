@@ -41,7 +41,8 @@ type Options struct {
 	// Poll bounds how long a missed wake-up can delay a change. Default 250ms.
 	Poll time.Duration
 	// Busy is how often the sequencer steps while changes keep coming.
-	// Default 2ms.
+	// Under heavy load it steps less often, up to maxBusyFactor times Busy
+	// (see busyInterval). Default 2ms.
 	Busy time.Duration
 	// Linger is how long the sequencer keeps polling at the Busy interval
 	// after the last change before it goes idle and asks writers for a
@@ -399,11 +400,12 @@ func (s *Stream) advanceHead(head int64) {
 }
 
 // sequence runs while this instance holds the leader lock. While
-// transactions keep committing it steps every Busy interval, and writers stay
-// silent. When the journal has been quiet for Linger it takes the gate lock
-// (see the migration's "Wake-ups"), which waits for every silent writer to
-// commit, steps once more, and then waits: the next writer sends a NOTIFY,
-// and the fallback poll bounds the wait if one is ever lost.
+// transactions keep committing it steps every Busy interval (less often
+// under heavy load, see busyInterval), and writers stay silent. When the
+// journal has been quiet for Linger it takes the gate lock (see the
+// migration's "Wake-ups"), which waits for every silent writer to commit,
+// steps once more, and then waits: the next writer sends a NOTIFY, and the
+// fallback poll bounds the wait if one is ever lost.
 func (s *Stream) sequence(ctx context.Context) error {
 	for !s.leader.Load() {
 		select {
@@ -471,7 +473,9 @@ func (s *Stream) sequence(ctx context.Context) error {
 			s.handed = append(s.handed, entries...)
 			s.mu.Unlock()
 		}
-		if pos > s.head.Load() {
+		wait := s.opts.Busy
+		if head := s.head.Load(); pos > head {
+			wait = busyInterval(s.opts.Busy, pos-head)
 			s.advanceHead(pos)
 			signal(s.readSig)
 			lastWork, empty = time.Now(), 0
@@ -495,9 +499,27 @@ func (s *Stream) sequence(ctx context.Context) error {
 		if idle {
 			timer.Reset(s.opts.Poll)
 		} else {
-			timer.Reset(s.opts.Busy)
+			timer.Reset(wait)
 		}
 	}
+}
+
+// Under heavy load the sequencer waits longer between steps: a step that
+// stamped more than stepEntries journal entries is followed by a wait of
+// Busy times entries/stepEntries, at most maxBusyFactor times Busy.
+const (
+	stepEntries   = 16
+	maxBusyFactor = 5
+)
+
+// busyInterval is the wait before the next step after one that stamped n
+// journal entries. At moderate rates a change waits at most busy for its
+// step; under heavy load a step's fixed costs (its commit, its round trip,
+// waking this process and its reader) are shared by more transactions, and
+// the writers keep more of the server.
+func busyInterval(busy time.Duration, n int64) time.Duration {
+	d := busy * time.Duration(n) / stepEntries
+	return min(max(d, busy), maxBusyFactor*busy)
 }
 
 func (s *Stream) prune(ctx context.Context) error {
