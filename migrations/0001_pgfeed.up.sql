@@ -176,18 +176,23 @@ BEGIN
         FROM placed p
         GROUP BY (p.r - 1) / 1000
         RETURNING txlog.pos + txlog.n AS next
+    ), returned AS (
+        -- The transactions whose rows are returned: all of them when they
+        -- fit in max_rows, else none (a step() of a snapshot, a backlog).
+        SELECT p.xid, p.first, p.r FROM placed p
+        WHERE (SELECT coalesce(sum(q.n), 0) FROM placed q) <= max_rows
     )
     SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
            ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
            (SELECT pg_snapshot_xmax(snap) FROM snap),
-           (SELECT array_agg(p.xid ORDER BY p.r) FROM placed p),
-           (SELECT array_agg(p.first ORDER BY p.r) FROM placed p)
+           (SELECT array_agg(t.xid ORDER BY t.r) FROM returned t),
+           (SELECT array_agg(t.first ORDER BY t.r) FROM returned t)
     INTO v_next, v_pending, v_horizon, v_xids, v_firsts;
 
     IF v_next <> s.next_pos THEN
         UPDATE pgfeed.sequencer SET next_pos = v_next, pending = v_pending, horizon = v_horizon;
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
-        IF v_next - s.next_pos <= max_rows THEN
+        IF v_xids IS NOT NULL THEN
             RETURN QUERY SELECT * FROM pgfeed.entries(v_xids, v_firsts);
         END IF;
     END IF;
