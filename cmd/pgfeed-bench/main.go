@@ -2,9 +2,9 @@
 // fast changes reach the stream, on a PostgreSQL it starts itself (or the one
 // at -database-url).
 //
-// Throughput: pgbench runs the same INSERT script against a tracked and an
-// untracked table, side by side in one run (alternating, each configuration
-// -rounds times, median reported), with 1, 8 and 32 clients, single-row
+// Throughput: writers commit the same INSERT into a tracked and an untracked
+// table, side by side in one run (alternating every -phase on the same
+// connections, see writers.go), with 1, 8 and 32 writers, single-row
 // transactions and 100-row statements, while a pgfeed stream follows the
 // journal as it would in production.
 //
@@ -19,10 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +46,7 @@ type config struct {
 	url      string
 	duration time.Duration
 	warmup   time.Duration
-	rounds   int
+	phase    time.Duration
 	clients  []int
 	rows     []int
 	rate     int
@@ -64,10 +61,10 @@ func run(ctx context.Context, args []string) error {
 	var cfg config
 	var clients, rows string
 	fs.StringVar(&cfg.url, "database-url", "", "database to use (default: start a local cluster)")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each pgbench run, after its warm-up")
-	fs.DurationVar(&cfg.warmup, "warmup", 10*time.Second, "first part of each pgbench run, not counted")
-	fs.IntVar(&cfg.rounds, "rounds", 3, "runs of each configuration (the median is reported)")
-	fs.StringVar(&clients, "clients", "1,8,32", "pgbench client counts")
+	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "measured time of each configuration, after its warm-up")
+	fs.DurationVar(&cfg.warmup, "warmup", 10*time.Second, "time each configuration's connections write before any phase counts")
+	fs.DurationVar(&cfg.phase, "phase", time.Second, "how long the writers stay on one table before they switch")
+	fs.StringVar(&clients, "clients", "1,8,32", "concurrent writers (one connection each)")
 	fs.StringVar(&rows, "rows", "1,100", "rows per INSERT statement")
 	fs.IntVar(&cfg.rate, "rate", 1000, "changes per second for the latency run")
 	fs.DurationVar(&cfg.latFor, "latency-duration", 10*time.Second, "length of the latency run")
@@ -147,43 +144,52 @@ func run(ctx context.Context, args []string) error {
 }
 
 func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
-	fmt.Printf("# capture overhead: pgbench tps, median of %d runs of %v each after %v of warm-up\n\n",
-		cfg.rounds, cfg.duration, cfg.warmup)
-	fmt.Println("| statement | clients | untracked tps | tracked tps | ratio |")
+	phases := int(cfg.duration / cfg.phase)
+	phases -= phases % 4 // whole A B B A blocks
+	if phases < 4 {
+		return fmt.Errorf("-duration must hold at least four phases of %v", cfg.phase)
+	}
+	fmt.Printf("# capture overhead: tx/s over %d alternating phases of %v per configuration, after %v of warm-up\n\n",
+		phases, cfg.phase, cfg.warmup)
+	fmt.Println("| statement | clients | untracked tx/s | tracked tx/s | ratio |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	for _, rows := range cfg.rows {
-		for _, clients := range cfg.clients {
-			var plain, tracked []float64
-			for r := 0; r < cfg.rounds; r++ {
-				// Alternate which goes first, so drift favours neither.
-				order := []string{"bench_plain", "bench_tracked"}
-				if r%2 == 1 {
-					order[0], order[1] = order[1], order[0]
-				}
-				for _, table := range order {
-					before := stream.Stats()
-					tps, err := pgbench(ctx, cfg, table, rows, clients)
-					if err != nil {
-						return err
-					}
-					after := stream.Stats()
-					if *verbose {
-						fmt.Fprintf(os.Stderr, "%s rows=%d clients=%d: %.0f tps, %d steps, %d reads, %d wake-ups\n",
-							table, rows, clients, tps, after.Steps-before.Steps, after.Reads-before.Reads, after.Wakeups-before.Wakeups)
-					}
-					if table == "bench_plain" {
-						plain = append(plain, tps)
-					} else {
-						tracked = append(tracked, tps)
-					}
-				}
-			}
-			p, t := median(plain), median(tracked)
-			stmt := "1-row INSERT"
+		var stmts [2]string
+		for i, table := range []string{"bench_plain", "bench_tracked"} {
+			stmts[i] = fmt.Sprintf("INSERT INTO %s (a, b) VALUES (1, 'bench payload')", table)
 			if rows > 1 {
-				stmt = fmt.Sprintf("%d-row INSERT", rows)
+				stmts[i] = fmt.Sprintf("INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, %d) g", table, rows)
 			}
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f |\n", stmt, clients, p, t, t/p)
+		}
+		stmt := "1-row INSERT"
+		if rows > 1 {
+			stmt = fmt.Sprintf("%d-row INSERT", rows)
+		}
+		for _, clients := range cfg.clients {
+			// From a checkpoint, so that none lands in one configuration
+			// and not in another.
+			if err := checkpoint(ctx, cfg.url); err != nil {
+				return err
+			}
+			before := stream.Stats()
+			results, err := writers(ctx, cfg.url, stmts, clients, cfg.warmup, cfg.phase, phases)
+			if err != nil {
+				return err
+			}
+			tps, cpu, err := summary(results, cfg.phase)
+			if err != nil {
+				return err
+			}
+			if *verbose {
+				after := stream.Stats()
+				fmt.Fprintf(os.Stderr, "%s, %d clients: CPU per tx untracked %v, tracked %v; %d steps, %d reads, %d wake-ups\n",
+					stmt, clients, cpu[0].Round(time.Microsecond), cpu[1].Round(time.Microsecond),
+					after.Steps-before.Steps, after.Reads-before.Reads, after.Wakeups-before.Wakeups)
+				for p, r := range results {
+					fmt.Fprintf(os.Stderr, "  phase %2d %s %.0f tx/s\n", p, []string{"untracked", "tracked  "}[r.table], float64(r.tx)/cfg.phase.Seconds())
+				}
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f |\n", stmt, clients, tps[0], tps[1], tps[1]/tps[0])
 		}
 	}
 	return nil
@@ -217,61 +223,6 @@ func setup(ctx context.Context, url string) error {
 
 var verbose = new(bool)
 
-// progressRe matches pgbench's per-second progress lines:
-// "progress: 7.0 s, 6012.9 tps, lat 5.321 ms stddev 2.107, 0 failed".
-var progressRe = regexp.MustCompile(`(?m)^progress: ([0-9.]+) s, ([0-9.]+) tps`)
-
-// pgbench runs script against table for cfg.warmup plus cfg.duration and
-// returns the transactions per second after the warm-up. New connections
-// are slow for their first seconds (each server process maps shared memory
-// as it first touches it), and applications keep theirs open, so the
-// warm-up is left out. Each run starts from a checkpoint, so that none
-// lands in the middle of one run and not of another.
-func pgbench(ctx context.Context, cfg config, table string, rows, clients int) (float64, error) {
-	bin, err := pglocal.BinDir()
-	if err != nil {
-		return 0, err
-	}
-	if err := checkpoint(ctx, cfg.url); err != nil {
-		return 0, err
-	}
-	script := fmt.Sprintf("INSERT INTO %s (a, b) VALUES (1, 'bench payload');\n", table)
-	if rows > 1 {
-		script = fmt.Sprintf("INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, %d) g;\n", table, rows)
-	}
-	f := filepath.Join(os.TempDir(), fmt.Sprintf("pgfeed-bench-%d.sql", os.Getpid()))
-	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
-		return 0, err
-	}
-	defer os.Remove(f)
-	jobs := clients
-	if jobs > 2 {
-		jobs = 2
-	}
-	secs := int((cfg.warmup + cfg.duration).Seconds())
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pgbench"), "-n", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(jobs),
-		"-T", strconv.Itoa(secs), "-P", "1", "-f", f, cfg.url)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("pgbench: %w: %s", err, out.String())
-	}
-	var sum float64
-	var n int
-	for _, m := range progressRe.FindAllSubmatch(out.Bytes(), -1) {
-		at, _ := strconv.ParseFloat(string(m[1]), 64)
-		tps, _ := strconv.ParseFloat(string(m[2]), 64)
-		if at > cfg.warmup.Seconds() {
-			sum += tps
-			n++
-		}
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("pgbench printed no progress after the warm-up: %s", out.String())
-	}
-	return sum / float64(n), nil
-}
-
 // checkpoint runs CHECKPOINT, which needs a superuser or pg_checkpoint.
 func checkpoint(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)
@@ -299,11 +250,6 @@ func intList(name, list string) ([]int, error) {
 		v = append(v, n)
 	}
 	return v, nil
-}
-
-func median(v []float64) float64 {
-	sort.Float64s(v)
-	return v[len(v)/2]
 }
 
 // latencySink records when each change of bench_latency reaches the stream.
