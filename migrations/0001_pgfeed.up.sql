@@ -139,6 +139,14 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- most max_rows journal rows it also returns them, with their positions, so
 -- that the instance need not read them back; a last row with only pos holds
 -- the last position given so far.
+--
+-- It is one statement, so that one snapshot decides what is stamped and
+-- what pending and horizon become, and it reads the journal once: the scan
+-- that finds the new rows keeps their ctids, and the rows returned are
+-- fetched by ctid (a committed transaction's rows never move while the
+-- step lock is held). A journal row's position follows from the order of
+-- the rows alone: transactions by their highest id, a transaction's rows by
+-- id.
 CREATE FUNCTION pgfeed.step_read(max_rows integer)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE plpgsql
@@ -147,54 +155,50 @@ SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    s         pgfeed.sequencer%ROWTYPE;
-    v_next    bigint;
-    v_pending xid8[];
-    v_horizon xid8;
-    v_xids    xid8[];
-    v_firsts  bigint[];
+    s      pgfeed.sequencer%ROWTYPE;
+    v_next bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT * INTO STRICT s FROM pgfeed.sequencer;
 
+    RETURN QUERY
     WITH snap AS MATERIALIZED (
         SELECT pg_current_snapshot() AS snap
-    ), tx AS MATERIALIZED (
-        SELECT f.xid, count(*)::integer AS n, row_number() OVER (ORDER BY max(f.id)) AS r
+    ), found AS MATERIALIZED (
+        SELECT f.xid, f.id, f.tid, max(f.id) OVER (PARTITION BY f.xid) AS last
         FROM (
-            SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.xid = ANY (s.pending)
+            SELECT c.xid, c.id, c.ctid AS tid FROM pgfeed.changes c WHERE c.xid = ANY (s.pending)
             UNION ALL
-            SELECT c.xid, c.id FROM pgfeed.changes c WHERE c.xid >= s.horizon
+            SELECT c.xid, c.id, c.ctid FROM pgfeed.changes c WHERE c.xid >= s.horizon
         ) f
-        GROUP BY f.xid
     ), placed AS MATERIALIZED (
-        SELECT tx.xid, tx.n, tx.r, s.next_pos + sum(tx.n) OVER (ORDER BY tx.r) - tx.n AS first
-        FROM tx
+        SELECT s.next_pos + row_number() OVER (ORDER BY f.last, f.id) - 1 AS pos,
+               dense_rank() OVER (ORDER BY f.last) AS r, f.xid, f.tid
+        FROM found f
+    ), total AS MATERIALIZED (
+        SELECT count(*) AS n FROM placed
     ), stamped AS (
         INSERT INTO pgfeed.txlog (pos, n, xids, counts)
-        SELECT min(p.first), sum(p.n), array_agg(p.xid ORDER BY p.r), array_agg(p.n ORDER BY p.r)
-        FROM placed p
-        GROUP BY (p.r - 1) / 1000
-        RETURNING txlog.pos + txlog.n AS next
-    ), returned AS (
-        -- The transactions whose rows are returned: all of them when they
-        -- fit in max_rows, else none (a step() of a snapshot, a backlog).
-        SELECT p.xid, p.first, p.r FROM placed p
-        WHERE (SELECT coalesce(sum(q.n), 0) FROM placed q) <= max_rows
+        SELECT min(t.first), sum(t.n), array_agg(t.xid ORDER BY t.r), array_agg(t.n ORDER BY t.r)
+        FROM (SELECT p.r, p.xid, count(*)::integer AS n, min(p.pos) AS first FROM placed p GROUP BY p.r, p.xid) t
+        GROUP BY (t.r - 1) / 1000
+    ), moved AS (
+        UPDATE pgfeed.sequencer q
+        SET next_pos = q.next_pos + t.n,
+            pending = ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
+            horizon = (SELECT pg_snapshot_xmax(snap) FROM snap)
+        FROM total t WHERE t.n > 0
     )
-    SELECT coalesce((SELECT max(next) FROM stamped), s.next_pos),
-           ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
-           (SELECT pg_snapshot_xmax(snap) FROM snap),
-           (SELECT array_agg(t.xid ORDER BY t.r) FROM returned t),
-           (SELECT array_agg(t.first ORDER BY t.r) FROM returned t)
-    INTO v_next, v_pending, v_horizon, v_xids, v_firsts;
+    -- The rows, when they fit in max_rows (else none: a step() of a
+    -- snapshot, a backlog).
+    SELECT p.pos, p.xid, c.collection, c.op, c.data, c.old, c.at
+    FROM placed p JOIN pgfeed.changes c ON c.ctid = p.tid
+    WHERE (SELECT t.n FROM total t) <= max_rows
+    ORDER BY p.pos;
 
+    SELECT q.next_pos INTO v_next FROM pgfeed.sequencer q;
     IF v_next <> s.next_pos THEN
-        UPDATE pgfeed.sequencer SET next_pos = v_next, pending = v_pending, horizon = v_horizon;
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
-        IF v_xids IS NOT NULL THEN
-            RETURN QUERY SELECT * FROM pgfeed.entries(v_xids, v_firsts);
-        END IF;
     END IF;
     RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz;
 END
