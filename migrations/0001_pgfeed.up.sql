@@ -332,7 +332,7 @@ BEGIN
     -- The functions run as their owner (SECURITY DEFINER), so that writers
     -- need no rights on the journal; every name in them is schema-qualified,
     -- so a writer's search_path cannot redirect them. Statements of up to 100
-    -- rows take the fast path: one aggregate, one journal row.
+    -- rows make one journal row.
     EXECUTE format($f$
         -- Old and new rows pair by primary key. An update that changes the key
         -- is recorded as a delete of the old key and a create of the new one;
@@ -366,17 +366,23 @@ BEGIN
 
         $f$, v_fn, v_collection, v_join, v_key[1], v_wake);
 
-    -- Inserts and deletes: one transition table, one op, one column.
+    -- Inserts and deletes: one transition table, one op, one column. The
+    -- first statement aggregates at most 101 rows and writes them only when
+    -- there are 1 to 100, so that a small statement costs one query; a
+    -- larger one is then written in chunks.
     FOR v_one IN SELECT * FROM (VALUES ('ins', 'new_rows', 'c', 'data'), ('del', 'old_rows', 'd', 'old')) AS o (suffix, tbl, op, col) LOOP
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s_%2$s() RETURNS trigger
             LANGUAGE plpgsql SECURITY DEFINER AS $body$
+            DECLARE
+                v_written bigint;
             BEGIN
-                IF NOT EXISTS (SELECT FROM %3$s OFFSET 100) THEN
-                    INSERT INTO pgfeed.changes (collection, op, %5$s)
-                    SELECT %6$L, %4$L, pg_catalog.json_agg(pgfeed_row) FROM %3$s pgfeed_row
-                    HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0;
-                ELSE
+                INSERT INTO pgfeed.changes (collection, op, %5$s)
+                SELECT %6$L, %4$L, pg_catalog.json_agg(r.pgfeed_row)
+                FROM (SELECT pgfeed_row FROM %3$s pgfeed_row LIMIT 101) r
+                HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AND pg_catalog.count(*) OPERATOR(pg_catalog.<=) 100;
+                GET DIAGNOSTICS v_written = ROW_COUNT;
+                IF v_written OPERATOR(pg_catalog.=) 0 AND EXISTS (SELECT FROM %3$s OFFSET 100) THEN
                     INSERT INTO pgfeed.changes (collection, op, %5$s)
                     SELECT %6$L, %4$L, pg_catalog.json_agg(r.n ORDER BY r.i)
                     FROM (SELECT pgfeed_row AS n, pg_catalog.row_number() OVER () AS i FROM %3$s pgfeed_row) r
