@@ -60,6 +60,9 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 	var current atomic.Int64
 	var warmTable atomic.Int64
 	current.Store(-1)
+	if warmup <= 0 {
+		current.Store(0)
+	}
 	counts := make([]atomic.Int64, phases)
 	tableOf := func(p int64) int {
 		// A B B A: the table of phase p is bit 0 of p XOR bit 1 of p.
