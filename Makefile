@@ -59,7 +59,7 @@ fuzz-run:
 	done
 
 # bench runs every go test benchmark, then pgfeed-bench (capture overhead
-# with pgbench, tracked against untracked, and commit-to-stream latency) on a
+# of writers, tracked against untracked, and commit-to-stream latency) on a
 # PostgreSQL of its own. The end-to-end load tool is in the README.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
