@@ -18,13 +18,13 @@ import (
 // spell of the machine (it is shared, and its speed drifts by tens of
 // percent within a minute) falls on both tables alike, and a drift within a
 // block of four phases cancels out. Each writer sends the statement as
-// pgbench's default (simple) protocol does: the text, parsed each time,
-// with blocking reads and writes on the socket (see rawConn), so that the
+// pgbench's default (simple) protocol does, the text parsed each time, and
+// the sockets are driven as pgbench drives them (see rawConn), so that the
 // writers cost the machine about what pgbench would.
 //
 // Connections are opened once and warmed up on both tables before any
-// phase counts: a new server process runs at about half speed for its
-// first seconds, while it first touches shared memory.
+// phase counts: a fresh set of connections runs at about half its speed
+// for the first seconds.
 
 // phaseResult is what the writers did in one phase.
 type phaseResult struct {
@@ -158,7 +158,7 @@ func busyCPU() time.Duration {
 		return 0
 	}
 	var ticks int64
-	// user nice system idle iowait irq softirq steal: all but idle and iowait.
+	// user nice system idle iowait irq softirq: all but idle and iowait.
 	for i, s := range f[1:8] {
 		if i == 3 || i == 4 {
 			continue
