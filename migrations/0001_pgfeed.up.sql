@@ -143,8 +143,8 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- the last position given so far.
 --
 -- It is one statement, so that one snapshot decides what is stamped and
--- what pending and horizon become, and it reads the journal once: the scan
--- that finds the new rows keeps their ctids, and the rows returned are
+-- what pending and horizon become, and it looks the journal index up once:
+-- the scan that finds the new rows keeps their ctids, and the rows returned are
 -- fetched by ctid (a committed transaction's rows never move while the
 -- step lock is held). A journal row's position follows from the order of
 -- the rows alone: transactions by their highest id, a transaction's rows by
