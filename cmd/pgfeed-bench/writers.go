@@ -56,16 +56,15 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 		queries[t] = queryMessage(sql)
 	}
 
-	// The current phase: -1 while warming up, phases when done.
+	// The current phase: the warm-up's phases are numbered below 0 and not
+	// counted; phases when done.
+	warm := int64((warmup + phase - 1) / phase)
 	var current atomic.Int64
-	var warmTable atomic.Int64
-	current.Store(-1)
-	if warmup <= 0 {
-		current.Store(0)
-	}
+	current.Store(-warm)
 	counts := make([]atomic.Int64, phases)
 	tableOf := func(p int64) int {
-		// A B B A: the table of phase p is bit 0 of p XOR bit 1 of p.
+		// A B B A: the table of phase p is bit 0 of p XOR bit 1 of p (for
+		// warm-up phases too, which alternate as well).
 		return int((p ^ p>>1) & 1)
 	}
 
@@ -75,9 +74,6 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 		p := current.Load()
 		if p >= int64(phases) || ctx.Err() != nil {
 			return nil, 0, true
-		}
-		if p < 0 {
-			return queries[warmTable.Load()], p, false
 		}
 		return queries[tableOf(p)], p, false
 	}
@@ -113,19 +109,19 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 		}
 	}
 	var err error
-	// Warm up on both tables in turn.
-	for w := time.Duration(0); w < warmup && err == nil; w += phase {
-		warmTable.Store(int64(w/phase) & 1)
-		err = wait(phase)
-	}
 	results := make([]phaseResult, phases)
-	cpu := busyCPU()
-	for p := 0; p < phases && err == nil; p++ {
-		current.Store(int64(p))
+	var cpu time.Duration
+	for p := -warm; p < int64(phases) && err == nil; p++ {
+		current.Store(p)
+		if p == 0 {
+			cpu = busyCPU()
+		}
 		err = wait(phase)
-		now := busyCPU()
-		results[p] = phaseResult{table: tableOf(int64(p)), cpu: now - cpu}
-		cpu = now
+		if p >= 0 {
+			now := busyCPU()
+			results[p] = phaseResult{table: tableOf(p), cpu: now - cpu}
+			cpu = now
+		}
 	}
 	current.Store(int64(phases))
 	cancel()
