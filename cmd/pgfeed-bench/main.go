@@ -154,17 +154,13 @@ func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
 	fmt.Println("| statement | clients | untracked tx/s | tracked tx/s | ratio |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	for _, rows := range cfg.rows {
-		var stmts [2]string
-		for i, table := range []string{"bench_plain", "bench_tracked"} {
-			stmts[i] = fmt.Sprintf("INSERT INTO %s (a, b) VALUES (1, 'bench payload')", table)
-			if rows > 1 {
-				stmts[i] = fmt.Sprintf("INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, %d) g", table, rows)
-			}
-		}
-		stmt := "1-row INSERT"
+		// A single row as an application inserts one; more as one statement.
+		insert := "INSERT INTO %s (a, b) VALUES (1, 'bench payload')"
 		if rows > 1 {
-			stmt = fmt.Sprintf("%d-row INSERT", rows)
+			insert = "INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, " + strconv.Itoa(rows) + ") g"
 		}
+		stmts := [2]string{fmt.Sprintf(insert, "bench_plain"), fmt.Sprintf(insert, "bench_tracked")}
+		stmt := fmt.Sprintf("%d-row INSERT", rows)
 		for _, clients := range cfg.clients {
 			// From a checkpoint, so that none lands in one configuration
 			// and not in another.
