@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.latFor, "latency-duration", 10*time.Second, "length of the latency run")
 	fs.BoolVar(&cfg.durable, "durable", true, "local cluster with fsync on (as in production)")
 	fs.DurationVar(&cfg.busy, "busy", 0, "the stream's Busy interval (0: its default)")
-	fs.BoolVar(verbose, "v", false, "print each run's steps and wake-ups")
+	fs.BoolVar(verbose, "v", false, "print each configuration's phases, CPU time per transaction, steps and wake-ups")
 	fs.BoolVar(&cfg.noStream, "no-stream", false, "measure the triggers alone, with no stream following the journal")
 	if err := fs.Parse(args); err != nil {
 		return err
