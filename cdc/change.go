@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -71,8 +72,8 @@ func Decode(e store.Entry) (Change, error) {
 
 var errBadArray = errors.New("journal data is not a JSON array of objects")
 
-// splitArray returns the elements of a JSON array of objects as sub-slices
-// of b, without copying.
+// splitArray returns the elements of a JSON array as sub-slices of b,
+// without copying.
 func splitArray(b []byte) ([][]byte, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -81,18 +82,22 @@ func splitArray(b []byte) ([][]byte, error) {
 	if i >= len(b) || b[i] != '[' {
 		return nil, errBadArray
 	}
-	var out [][]byte
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		return out, nil
+		return nil, nil
 	}
+	var out [][]byte
 	for i < len(b) {
-		start := i
 		end, err := skipValue(b, i)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, b[start:end:end])
+		if out == nil {
+			// The rows of one statement are alike: size the slice from the
+			// first one.
+			out = make([][]byte, 0, max(1, len(b)/(end-i+1)))
+		}
+		out = append(out, b[i:end:end])
 		i = skipSpace(b, end)
 		if i >= len(b) {
 			return nil, errBadArray
@@ -115,44 +120,74 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue returns the index just past the JSON value starting at b[i].
+// structural marks the bytes skipValue stops at inside an object or array.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// skipValue returns the index just past the JSON value starting at b[i]: an
+// object or array through its closing bracket, a string through its closing
+// quote, anything else up to the next comma, bracket or space. It checks
+// only as much as it needs to find the end: PostgreSQL wrote the JSON.
 func skipValue(b []byte, i int) (int, error) {
+	switch {
+	case i >= len(b):
+		return 0, errBadArray
+	case b[i] == '"':
+		return skipString(b, i)
+	case b[i] != '{' && b[i] != '[':
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != ']' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return 0, errBadArray
+		}
+		return j, nil
+	}
 	depth := 0
 	for i < len(b) {
+		for i < len(b) && !structural[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '"':
-			i++
-			for i < len(b) && b[i] != '"' {
-				if b[i] == '\\' {
-					i++
-				}
-				i++
+			end, err := skipString(b, i)
+			if err != nil {
+				return 0, err
 			}
-			if i >= len(b) {
-				return 0, errBadArray
-			}
+			i = end
+			continue
 		case '{', '[':
 			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i, nil
-			}
+		default:
 			depth--
-			if depth < 0 {
-				return 0, errBadArray
-			}
-		case ',':
 			if depth == 0 {
-				return i, nil
+				return i + 1, nil
 			}
 		}
 		i++
-		if depth == 0 && (b[i-1] == '}' || b[i-1] == ']' || b[i-1] == '"') {
-			return i, nil
-		}
-	}
-	if depth == 0 {
-		return i, nil
 	}
 	return 0, errBadArray
+}
+
+// skipString returns the index just past the string starting at b[i].
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; ; j++ {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errBadArray
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1, nil
+		}
+	}
 }
