@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.latFor, "latency-duration", 10*time.Second, "length of the latency run")
 	fs.BoolVar(&cfg.durable, "durable", true, "local cluster with fsync on (as in production)")
 	fs.DurationVar(&cfg.busy, "busy", 0, "the stream's Busy interval (0: its default)")
-	fs.BoolVar(verbose, "v", false, "print each configuration's phases, CPU time per transaction, steps and wake-ups")
+	fs.BoolVar(verbose, "v", false, "print each configuration's phases, CPU time per transaction, steps and wake-ups, and the latency run's steps and its database sessions' CPU time")
 	fs.BoolVar(&cfg.noStream, "no-stream", false, "measure the triggers alone, with no stream following the journal")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -133,6 +133,11 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	fmt.Printf("\n# commit-to-stream latency at %d changes/s for %v\n\n", cfg.rate, cfg.latFor)
+	steps := stream.Stats().Steps
+	sessions, local, err := sessionCPU(ctx, cfg.url)
+	if err != nil {
+		return err
+	}
 	p50, p99, max, n, err := measureLatency(ctx, cfg, lat)
 	if err != nil {
 		return fmt.Errorf("%w (stream: %+v)", err, stream.Stats())
@@ -140,6 +145,14 @@ func run(ctx context.Context, args []string) error {
 	fmt.Println("| changes | p50 | p99 | max |")
 	fmt.Println("| ---: | ---: | ---: | ---: |")
 	fmt.Printf("| %d | %s | %s | %s |\n", n, ms(p50), ms(p99), ms(max))
+	if *verbose && local && n > 0 {
+		now, _, err := sessionCPU(ctx, cfg.url)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "latency run: %d steps; pgfeed's database sessions used %.1f ms of CPU time per 1,000 changes\n",
+			stream.Stats().Steps-steps, float64((cpuSince(sessions, now)*1000/time.Duration(n)).Microseconds())/1000)
+	}
 	return nil
 }
 
