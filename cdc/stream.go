@@ -432,6 +432,12 @@ func (s *Stream) sequence(ctx context.Context) error {
 	defer timer.Stop()
 	idle := false
 	lastWork, empty := time.Now(), 0
+	// Other instances learn the head from the steps' NOTIFYs. While none
+	// reads, steps send none (see pgfeed.step_read): an instance that
+	// starts is seen within othersEvery, and until then finds new changes
+	// by its fallback poll.
+	var others bool
+	var othersAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -463,7 +469,13 @@ func (s *Stream) sequence(ctx context.Context) error {
 		s.mu.Lock()
 		room := maxHanded - len(s.handed)
 		s.mu.Unlock()
-		entries, pos, err := s.db.StepRead(ctx, room)
+		if time.Since(othersAt) >= othersEvery {
+			if others, err = s.db.OtherReaders(ctx, s.opts.Name); err != nil {
+				return err
+			}
+			othersAt = time.Now()
+		}
+		entries, pos, err := s.db.StepRead(ctx, room, others)
 		if err != nil {
 			return err
 		}
@@ -503,6 +515,10 @@ func (s *Stream) sequence(ctx context.Context) error {
 		}
 	}
 }
+
+// othersEvery is how often the sequencer looks for other instances'
+// readers, to which its steps send the head.
+const othersEvery = time.Second
 
 // Under heavy load the sequencer waits longer between steps: a step that
 // stamped more than stepEntries journal entries is followed by a wait of

