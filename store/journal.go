@@ -102,12 +102,16 @@ func (db *DB) ReportReader(ctx context.Context, name string, pos int64) error {
 	return nil
 }
 
+// liveReader selects the readers in pgfeed.readers that reported within the
+// last minute (a stream reports every 10 seconds).
+const liveReader = `seen > now() - interval '1 minute'`
+
 // OtherReaders reports whether a reader other than the named one reported
 // within the last minute: another pgfeed instance follows the journal.
 func (db *DB) OtherReaders(ctx context.Context, name string) (bool, error) {
 	var others bool
 	err := db.pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT FROM pgfeed.readers WHERE name <> $1 AND seen > now() - interval '1 minute')`,
+		SELECT EXISTS (SELECT FROM pgfeed.readers WHERE name <> $1 AND `+liveReader+`)`,
 		name).Scan(&others)
 	if err != nil {
 		return false, wrapSchemaErr("list readers", err)
@@ -129,7 +133,7 @@ func (db *DB) Prune(ctx context.Context, keep time.Duration, upto int64) (int64,
 	var pruned int64
 	err := db.pool.QueryRow(ctx, `
 		SELECT pgfeed.prune($1::interval, least($2::bigint, coalesce(
-			(SELECT min(pos) FROM pgfeed.readers WHERE seen > now() - interval '1 minute'), $2::bigint)))`,
+			(SELECT min(pos) FROM pgfeed.readers WHERE `+liveReader+`), $2::bigint)))`,
 		fmt.Sprintf("%d milliseconds", keep.Milliseconds()), upto).Scan(&pruned)
 	if err != nil {
 		return 0, wrapSchemaErr("prune journal", err)
