@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,12 +63,8 @@ func dialRaw(ctx context.Context, url string) (*rawConn, error) {
 }
 
 // queryMessage is the simple-protocol Query message for sql.
-func queryMessage(sql string) []byte {
-	m := []byte{'Q', 0, 0, 0, 0}
-	m = append(m, sql...)
-	m = append(m, 0)
-	binary.BigEndian.PutUint32(m[1:], uint32(len(m)-1))
-	return m
+func queryMessage(sql string) ([]byte, error) {
+	return (&pgproto3.Query{String: sql}).Encode(nil)
 }
 
 // send writes a whole message. Queries are small and the socket's buffer
@@ -113,7 +110,11 @@ func (c *rawConn) receive() (done bool, err error) {
 		}
 		typ := c.buf[at]
 		if typ == 'E' {
-			c.fail = serverError(c.buf[at+5 : at+size])
+			var e pgproto3.ErrorResponse
+			if err := e.Decode(c.buf[at+5 : at+size]); err != nil {
+				return false, err
+			}
+			c.fail = pgconn.ErrorResponseToPgError(&e)
 		}
 		at += size
 		ready = typ == 'Z'
@@ -122,26 +123,11 @@ func (c *rawConn) receive() (done bool, err error) {
 	return ready, nil
 }
 
-// serverError makes an error of an ErrorResponse's fields (a code byte,
-// then a NUL-terminated string, each), from its message field 'M'.
-func serverError(fields []byte) error {
-	for len(fields) > 1 {
-		code := fields[0]
-		end := 1
-		for end < len(fields) && fields[end] != 0 {
-			end++
-		}
-		if code == 'M' {
-			return fmt.Errorf("server: %s", fields[1:end])
-		}
-		fields = fields[min(end+1, len(fields)):]
-	}
-	return errors.New("server error")
-}
-
 func (c *rawConn) close() {
 	// Terminate, so that the server ends the session at once.
-	unix.Write(c.fd, []byte{'X', 0, 0, 0, 4})
+	if m, err := (&pgproto3.Terminate{}).Encode(nil); err == nil {
+		unix.Write(c.fd, m)
+	}
 	unix.Close(c.fd)
 }
 

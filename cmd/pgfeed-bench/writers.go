@@ -53,7 +53,11 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 	}
 	var queries [2][]byte
 	for t, sql := range stmts {
-		queries[t] = queryMessage(sql)
+		q, err := queryMessage(sql)
+		if err != nil {
+			return nil, err
+		}
+		queries[t] = q
 	}
 
 	// The current phase: the warm-up's phases are numbered below 0 and not
