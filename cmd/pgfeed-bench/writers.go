@@ -157,19 +157,26 @@ func busyCPU() time.Duration {
 	if len(f) < 8 || f[0] != "cpu" {
 		return 0
 	}
-	var ticks int64
 	// user nice system idle iowait irq softirq: all but idle and iowait.
-	for i, s := range f[1:8] {
-		if i == 3 || i == 4 {
-			continue
-		}
+	d, err := ticks(append(f[1:4:4], f[6:8]...))
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// ticks adds up CPU times given in /proc in clock ticks (USER_HZ, 100 a
+// second).
+func ticks(fields []string) (time.Duration, error) {
+	var n int64
+	for _, s := range fields {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0
+			return 0, err
 		}
-		ticks += v
+		n += v
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return time.Duration(n) * time.Second / 100, nil
 }
 
 // summary adds up the phases of each table: transactions per second and
