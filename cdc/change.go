@@ -114,11 +114,13 @@ func splitArray(b []byte) ([][]byte, error) {
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	return i
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // structural marks the bytes skipValue stops at inside an object or array.
 var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
@@ -135,7 +137,7 @@ func skipValue(b []byte, i int) (int, error) {
 		return skipString(b, i)
 	case b[i] != '{' && b[i] != '[':
 		j := i
-		for j < len(b) && b[j] != ',' && b[j] != ']' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		for j < len(b) && b[j] != ',' && b[j] != ']' && b[j] != '}' && !isSpace(b[j]) {
 			j++
 		}
 		if j == i {
