@@ -331,27 +331,21 @@ func (s *Stream) read(ctx context.Context) error {
 
 // catchUp publishes what the sequencer handed over, then reads the journal
 // up to the head; on a probe (a fallback poll, a start), until a read finds
-// nothing.
+// nothing. Steps that end while it publishes hand over more entries, so it
+// takes those before reading the journal for what it still lacks.
 func (s *Stream) catchUp(ctx context.Context) error {
-	s.mu.Lock()
-	handed := s.handed
-	s.handed = nil
-	s.mu.Unlock()
-	// Entries at or below the position were read already; past a gap (a
-	// step this instance did not take, as a snapshot's), read.
-	for len(handed) > 0 && handed[0].Pos <= s.pos.Load() {
-		handed = handed[1:]
-	}
-	if len(handed) > 0 && handed[0].Pos == s.pos.Load()+1 {
-		if err := s.publish(handed); err != nil {
-			return err
-		}
-	}
 	probe := s.probe.Swap(false)
 	for {
+		took, err := s.publishHanded()
+		if err != nil {
+			return err
+		}
 		from := s.pos.Load()
 		if !probe && from >= s.head.Load() {
 			return nil
+		}
+		if took {
+			continue
 		}
 		entries, err := s.db.ReadAfter(ctx, from, s.opts.BatchTx)
 		if err != nil {
@@ -365,6 +359,24 @@ func (s *Stream) catchUp(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// publishHanded publishes the entries the sequencer handed over, if they
+// follow the position, and reports whether there were any.
+func (s *Stream) publishHanded() (bool, error) {
+	s.mu.Lock()
+	handed := s.handed
+	s.handed = nil
+	s.mu.Unlock()
+	// Entries at or below the position were read already; past a gap (a
+	// step this instance did not take, as a snapshot's), read.
+	for len(handed) > 0 && handed[0].Pos <= s.pos.Load() {
+		handed = handed[1:]
+	}
+	if len(handed) == 0 || handed[0].Pos != s.pos.Load()+1 {
+		return false, nil
+	}
+	return true, s.publish(handed)
 }
 
 // publish decodes entries that follow the position without a gap and

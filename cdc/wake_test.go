@@ -2,6 +2,7 @@ package cdc_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,54 @@ func TestSequencerSkipsFallbackReads(t *testing.T) {
 	storetest.Exec(t, u, `INSERT INTO w VALUES (2)`)
 	sink.waitFor(t, 2, 5*time.Second)
 }
+
+// TestSlowSinkReadsNothingBack: steps that end while the reader publishes
+// hand their entries over too, so a sequencing instance whose sink is slow
+// still reads nothing back from the journal, and misses nothing.
+func TestSlowSinkReadsNothingBack(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
+	db := storetest.Open(t, u)
+	sink := &slowSink{collector: newCollector(), delay: 20 * time.Millisecond}
+	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute})
+	storetest.Exec(t, u, `INSERT INTO w VALUES (0)`)
+	sink.waitFor(t, 1, 5*time.Second)
+	reads := s.Stats().Reads
+	for i := 1; i <= 40; i++ {
+		if _, err := db.Pool().Exec(context.Background(), `INSERT INTO w VALUES ($1)`, i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	sink.waitFor(t, 41, 10*time.Second)
+	if got := s.Stats().Reads - reads; got != 0 {
+		t.Fatalf("%d journal reads for 40 writes behind a slow sink (%d batches)", got, sink.batches())
+	}
+	for i, c := range sink.all() {
+		if c.Pos != int64(i+1) {
+			t.Fatalf("change %d has position %d", i, c.Pos)
+		}
+	}
+	if sink.batches() >= 40 {
+		t.Fatalf("every write was published alone (%d batches): the sink was never behind", sink.batches())
+	}
+}
+
+// slowSink is a collector that takes delay to publish each batch.
+type slowSink struct {
+	*collector
+	delay time.Duration
+	n     atomic.Int64
+}
+
+func (s *slowSink) Publish(batch []cdc.Change) {
+	time.Sleep(s.delay)
+	s.n.Add(1)
+	s.collector.Publish(batch)
+}
+
+func (s *slowSink) batches() int64 { return s.n.Load() }
 
 // trackedStream runs a stream with opts over a new database with one
 // tracked table, w (id int PRIMARY KEY).
