@@ -157,9 +157,12 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- what pending and horizon become, and it looks the journal index up once:
 -- the scan that finds the new rows keeps their ctids, and the rows returned are
 -- fetched by ctid (a committed transaction's rows never move while the
--- step lock is held). A journal row's position follows from the order of
--- the rows alone: transactions by their highest id, a transaction's rows by
--- id.
+-- step lock is held), all in one TID scan: joined row by row, every row
+-- was a rescan that asks the kernel for the journal's size (lseek), 13% of
+-- the session's time in perf at 6,000 single-row transactions a second. A
+-- journal row's position follows from the order of the rows alone:
+-- transactions by their highest id, a transaction's rows by id, which is
+-- how both the stamped positions and the returned ones are numbered.
 CREATE FUNCTION pgfeed.step_read(max_rows integer, notify_others boolean DEFAULT true)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE plpgsql
@@ -204,10 +207,13 @@ BEGIN
     )
     -- The rows, when they fit in max_rows (else none: a step() of a
     -- snapshot, a backlog).
-    SELECT p.pos, p.xid, c.collection, c.op, c.data, c.old, c.at
-    FROM placed p JOIN pgfeed.changes c ON c.ctid = p.tid
-    WHERE (SELECT t.n FROM total t) <= max_rows
-    ORDER BY p.pos;
+    SELECT s.next_pos + row_number() OVER (ORDER BY w.last, w.id) - 1, w.xid, w.collection, w.op, w.data, w.old, w.at
+    FROM (
+        SELECT c.id, c.xid, c.collection, c.op, c.data, c.old, c.at, max(c.id) OVER (PARTITION BY c.xid) AS last
+        FROM pgfeed.changes c
+        WHERE c.ctid = ANY (ARRAY(SELECT f.tid FROM found f WHERE (SELECT t.n FROM total t) <= max_rows))
+    ) w
+    ORDER BY 1;
 
     SELECT q.next_pos INTO v_next FROM pgfeed.sequencer q;
     IF v_next <> s.next_pos AND notify_others THEN
