@@ -189,7 +189,7 @@ BEGIN
         ) f
     ), placed AS MATERIALIZED (
         SELECT s.next_pos + row_number() OVER (ORDER BY f.last, f.id) - 1 AS pos,
-               dense_rank() OVER (ORDER BY f.last) AS r, f.xid, f.tid
+               dense_rank() OVER (ORDER BY f.last) AS r, f.xid
         FROM found f
     ), total AS MATERIALIZED (
         SELECT count(*) AS n FROM placed
