@@ -93,6 +93,12 @@ func TestSlowSinkReadsNothingBack(t *testing.T) {
 	db := storetest.Open(t, u)
 	sink := &slowSink{collector: newCollector(), delay: 20 * time.Millisecond}
 	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute})
+	// Ready: the reader's first read, a probe of the journal, is done.
+	for deadline := time.Now().Add(10 * time.Second); !s.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("stream not ready after 10s")
+		}
+	}
 	storetest.Exec(t, u, `INSERT INTO w VALUES (0)`)
 	sink.waitFor(t, 1, 5*time.Second)
 	reads := s.Stats().Reads
