@@ -62,11 +62,6 @@ func dialRaw(ctx context.Context, url string) (*rawConn, error) {
 	return &rawConn{fd: fd, buf: make([]byte, 8192)}, nil
 }
 
-// queryMessage is the simple-protocol Query message for sql.
-func queryMessage(sql string) ([]byte, error) {
-	return (&pgproto3.Query{String: sql}).Encode(nil)
-}
-
 // send writes a whole message. Queries are small and the socket's buffer
 // empty between them, so a write that would block is only waited out.
 func (c *rawConn) send(msg []byte) error {

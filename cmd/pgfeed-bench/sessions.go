@@ -59,9 +59,11 @@ func processCPU(pid int) (time.Duration, error) {
 	// The command name, in parentheses, may hold spaces: the fields that
 	// follow it start with the state (field 3); utime and stime are fields
 	// 14 and 15.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
+	var f []string
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+		f = strings.Fields(string(b[i+1:]))
+	}
+	if len(f) < 13 {
 		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	d, err := ticks(f[11:13])

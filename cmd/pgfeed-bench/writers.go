@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // A run of writers alternates between two tables on the same connections:
@@ -53,7 +55,7 @@ func writers(ctx context.Context, url string, stmts [2]string, clients int, warm
 	}
 	var queries [2][]byte
 	for t, sql := range stmts {
-		q, err := queryMessage(sql)
+		q, err := (&pgproto3.Query{String: sql}).Encode(nil) // simple protocol
 		if err != nil {
 			return nil, err
 		}
