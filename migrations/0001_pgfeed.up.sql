@@ -162,7 +162,9 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 -- the session's time in perf at 6,000 single-row transactions a second. A
 -- journal row's position follows from the order of the rows alone:
 -- transactions by their highest id, a transaction's rows by id, which is
--- how both the stamped positions and the returned ones are numbered.
+-- how both the stamped positions and the returned ones are numbered, and
+-- the order the rows are returned in: ordered by position instead, they were
+-- sorted once more (about a tenth of a 1,000-row step's time).
 CREATE FUNCTION pgfeed.step_read(max_rows integer, notify_others boolean DEFAULT true)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE plpgsql
@@ -213,7 +215,7 @@ BEGIN
         FROM pgfeed.changes c
         WHERE c.ctid = ANY (ARRAY(SELECT f.tid FROM found f WHERE (SELECT t.n FROM total t) <= max_rows))
     ) w
-    ORDER BY 1;
+    ORDER BY w.last, w.id;
 
     SELECT q.next_pos INTO v_next FROM pgfeed.sequencer q;
     IF v_next <> s.next_pos AND notify_others THEN
