@@ -186,22 +186,20 @@ BEGIN
     WITH snap AS MATERIALIZED (
         SELECT pg_current_snapshot() AS snap
     ), found AS MATERIALIZED (
-        SELECT f.xid, f.id, f.tid, max(f.id) OVER (PARTITION BY f.xid) AS last
-        FROM (
-            SELECT c.xid, c.id, c.ctid AS tid FROM pgfeed.changes c WHERE c.xid = ANY (s.pending)
-            UNION ALL
-            SELECT c.xid, c.id, c.ctid FROM pgfeed.changes c WHERE c.xid >= s.horizon
-        ) f
-    ), placed AS MATERIALIZED (
-        SELECT s.next_pos + row_number() OVER (ORDER BY f.last, f.id) - 1 AS pos,
-               dense_rank() OVER (ORDER BY f.last) AS r, f.xid
-        FROM found f
+        SELECT c.xid, c.id, c.ctid AS tid FROM pgfeed.changes c WHERE c.xid = ANY (s.pending)
+        UNION ALL
+        SELECT c.xid, c.id, c.ctid FROM pgfeed.changes c WHERE c.xid >= s.horizon
+    ), tx AS MATERIALIZED (
+        -- The transactions in position order: r-th, from position first on.
+        SELECT t.xid, t.n, row_number() OVER (ORDER BY t.last) AS r,
+               s.next_pos + sum(t.n) OVER (ORDER BY t.last) - t.n AS first
+        FROM (SELECT f.xid, count(*)::integer AS n, max(f.id) AS last FROM found f GROUP BY f.xid) t
     ), total AS MATERIALIZED (
-        SELECT count(*) AS n FROM placed
+        SELECT coalesce(sum(t.n), 0) AS n FROM tx t
     ), stamped AS (
         INSERT INTO pgfeed.txlog (pos, n, xids, counts)
         SELECT min(t.first), sum(t.n), array_agg(t.xid ORDER BY t.r), array_agg(t.n ORDER BY t.r)
-        FROM (SELECT p.r, p.xid, count(*)::integer AS n, min(p.pos) AS first FROM placed p GROUP BY p.r, p.xid) t
+        FROM tx t
         GROUP BY (t.r - 1) / 1000
     ), moved AS (
         UPDATE pgfeed.sequencer q
