@@ -54,6 +54,7 @@ type config struct {
 	durable  bool
 	noStream bool
 	busy     time.Duration
+	runs     int
 }
 
 func run(ctx context.Context, args []string) error {
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.busy, "busy", 0, "the stream's Busy interval (0: its default)")
 	fs.BoolVar(verbose, "v", false, "print each configuration's phases, CPU time per transaction, steps and wake-ups, and the latency run's steps and its database sessions' CPU time")
 	fs.BoolVar(&cfg.noStream, "no-stream", false, "measure the triggers alone, with no stream following the journal")
+	fs.IntVar(&cfg.runs, "runs", 1, "times every configuration is measured; above 1 the table gives medians and each run's ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if cfg.rows, err = intList("rows", rows); err != nil {
 		return err
+	}
+	if cfg.runs < 1 {
+		return fmt.Errorf("-runs must be at least 1, not %d", cfg.runs)
 	}
 
 	if cfg.url == "" {
@@ -165,46 +170,103 @@ func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
 	if phases < 4 {
 		return fmt.Errorf("-duration must hold at least four phases of %v", cfg.phase)
 	}
-	fmt.Printf("# capture overhead: tx/s over %d alternating phases of %v per configuration, after %v of warm-up\n\n",
+	fmt.Printf("# capture overhead: tx/s over %d alternating phases of %v per configuration, after %v of warm-up",
 		phases, cfg.phase, cfg.warmup)
-	fmt.Println("| statement | clients | untracked tx/s | tracked tx/s | ratio |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	for _, rows := range cfg.rows {
-		// A single row as an application inserts one; more as one statement.
-		insert := "INSERT INTO %s (a, b) VALUES (1, 'bench payload')"
-		if rows > 1 {
-			insert = "INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, " + strconv.Itoa(rows) + ") g"
-		}
-		stmts := [2]string{fmt.Sprintf(insert, "bench_plain"), fmt.Sprintf(insert, "bench_tracked")}
-		stmt := fmt.Sprintf("%d-row INSERT", rows)
-		for _, clients := range cfg.clients {
-			// From a checkpoint, so that none lands in one configuration
-			// and not in another.
-			if err := checkpoint(ctx, cfg.url); err != nil {
-				return err
-			}
-			before := stream.Stats()
-			results, err := writers(ctx, cfg.url, stmts, clients, cfg.warmup, cfg.phase, phases)
-			if err != nil {
-				return err
-			}
-			tps, cpu, err := summary(results, cfg.phase)
-			if err != nil {
-				return err
-			}
-			if *verbose {
-				after := stream.Stats()
-				fmt.Fprintf(os.Stderr, "%s, %d clients: CPU per tx untracked %v, tracked %v; %d steps, %d reads, %d wake-ups\n",
-					stmt, clients, cpu[0].Round(time.Microsecond), cpu[1].Round(time.Microsecond),
-					after.Steps-before.Steps, after.Reads-before.Reads, after.Wakeups-before.Wakeups)
-				for p, r := range results {
-					fmt.Fprintf(os.Stderr, "  phase %2d %s %.0f tx/s\n", p, []string{"untracked", "tracked  "}[r.table], float64(r.tx)/cfg.phase.Seconds())
+	if cfg.runs > 1 {
+		fmt.Printf("; medians of %d runs", cfg.runs)
+	}
+	fmt.Print("\n\n| statement | clients | untracked tx/s | tracked tx/s | ratio |")
+	if cfg.runs > 1 {
+		fmt.Print(" ratio of each run |")
+	}
+	fmt.Print("\n| --- | ---: | ---: | ---: | ---: |")
+	if cfg.runs > 1 {
+		fmt.Print(" --- |")
+	}
+	fmt.Println()
+	// The runs measure every configuration in turn, so that a slow spell of
+	// the machine does not fall on one configuration's runs alone.
+	measured := make([][][2]float64, len(cfg.rows)*len(cfg.clients))
+	for run := 1; run <= cfg.runs; run++ {
+		for i, rows := range cfg.rows {
+			for j, clients := range cfg.clients {
+				tps, err := overhead(ctx, cfg, stream, rows, clients, phases)
+				if err != nil {
+					return err
+				}
+				k := i*len(cfg.clients) + j
+				measured[k] = append(measured[k], tps)
+				if cfg.runs == 1 {
+					fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f |\n", rows, clients, tps[0], tps[1], tps[1]/tps[0])
+				} else {
+					fmt.Fprintf(os.Stderr, "run %d: %d-row INSERT, %d clients: %.2f\n", run, rows, clients, tps[1]/tps[0])
 				}
 			}
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f |\n", stmt, clients, tps[0], tps[1], tps[1]/tps[0])
+		}
+	}
+	if cfg.runs > 1 {
+		for i, rows := range cfg.rows {
+			for j, clients := range cfg.clients {
+				m := measured[i*len(cfg.clients)+j]
+				var plain, tracked, ratios []float64
+				each := make([]string, len(m))
+				for r, tps := range m {
+					plain, tracked, ratios = append(plain, tps[0]), append(tracked, tps[1]), append(ratios, tps[1]/tps[0])
+					each[r] = fmt.Sprintf("%.2f", tps[1]/tps[0])
+				}
+				fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f | %s |\n",
+					rows, clients, median(plain), median(tracked), median(ratios), strings.Join(each, " "))
+			}
 		}
 	}
 	return nil
+}
+
+// overhead measures one configuration: tx/s of the untracked and the tracked
+// table with clients writers of rows-row statements.
+func overhead(ctx context.Context, cfg config, stream *cdc.Stream, rows, clients, phases int) ([2]float64, error) {
+	// A single row as an application inserts one; more as one statement.
+	insert := "INSERT INTO %s (a, b) VALUES (1, 'bench payload')"
+	if rows > 1 {
+		insert = "INSERT INTO %s (a, b) SELECT g, 'bench payload' FROM generate_series(1, " + strconv.Itoa(rows) + ") g"
+	}
+	stmts := [2]string{fmt.Sprintf(insert, "bench_plain"), fmt.Sprintf(insert, "bench_tracked")}
+	// From a checkpoint, so that none lands in one configuration and not in
+	// another.
+	if err := checkpoint(ctx, cfg.url); err != nil {
+		return [2]float64{}, err
+	}
+	before := stream.Stats()
+	results, err := writers(ctx, cfg.url, stmts, clients, cfg.warmup, cfg.phase, phases)
+	if err != nil {
+		return [2]float64{}, err
+	}
+	tps, cpu, err := summary(results, cfg.phase)
+	if err != nil {
+		return [2]float64{}, err
+	}
+	if *verbose {
+		after := stream.Stats()
+		fmt.Fprintf(os.Stderr, "%d-row INSERT, %d clients: CPU per tx untracked %v, tracked %v; %d steps, %d reads, %d wake-ups\n",
+			rows, clients, cpu[0].Round(time.Microsecond), cpu[1].Round(time.Microsecond),
+			after.Steps-before.Steps, after.Reads-before.Reads, after.Wakeups-before.Wakeups)
+		for p, r := range results {
+			fmt.Fprintf(os.Stderr, "  phase %2d %s %.0f tx/s\n", p, []string{"untracked", "tracked  "}[r.table], float64(r.tx)/cfg.phase.Seconds())
+		}
+	}
+	return tps, nil
+}
+
+// median returns the middle value of v (the mean of the two middle ones
+// when there is an even number).
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
