@@ -170,54 +170,52 @@ func throughput(ctx context.Context, cfg config, stream *cdc.Stream) error {
 	if phases < 4 {
 		return fmt.Errorf("-duration must hold at least four phases of %v", cfg.phase)
 	}
-	fmt.Printf("# capture overhead: tx/s over %d alternating phases of %v per configuration, after %v of warm-up",
-		phases, cfg.phase, cfg.warmup)
+	note, column, rule := "", "", ""
 	if cfg.runs > 1 {
-		fmt.Printf("; medians of %d runs", cfg.runs)
+		note, column, rule = fmt.Sprintf("; medians of %d runs", cfg.runs), " ratio of each run |", " --- |"
 	}
-	fmt.Print("\n\n| statement | clients | untracked tx/s | tracked tx/s | ratio |")
-	if cfg.runs > 1 {
-		fmt.Print(" ratio of each run |")
+	fmt.Printf("# capture overhead: tx/s over %d alternating phases of %v per configuration, after %v of warm-up%s\n\n",
+		phases, cfg.phase, cfg.warmup, note)
+	fmt.Println("| statement | clients | untracked tx/s | tracked tx/s | ratio |" + column)
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |" + rule)
+	type configuration struct {
+		rows, clients int
+		tps           [][2]float64 // untracked and tracked, one pair per run
 	}
-	fmt.Print("\n| --- | ---: | ---: | ---: | ---: |")
-	if cfg.runs > 1 {
-		fmt.Print(" --- |")
+	var configs []*configuration
+	for _, rows := range cfg.rows {
+		for _, clients := range cfg.clients {
+			configs = append(configs, &configuration{rows: rows, clients: clients})
+		}
 	}
-	fmt.Println()
-	// The runs measure every configuration in turn, so that a slow spell of
+	// Each run measures every configuration in turn, so that a slow spell of
 	// the machine does not fall on one configuration's runs alone.
-	measured := make([][][2]float64, len(cfg.rows)*len(cfg.clients))
 	for run := 1; run <= cfg.runs; run++ {
-		for i, rows := range cfg.rows {
-			for j, clients := range cfg.clients {
-				tps, err := overhead(ctx, cfg, stream, rows, clients, phases)
-				if err != nil {
-					return err
-				}
-				k := i*len(cfg.clients) + j
-				measured[k] = append(measured[k], tps)
-				if cfg.runs == 1 {
-					fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f |\n", rows, clients, tps[0], tps[1], tps[1]/tps[0])
-				} else {
-					fmt.Fprintf(os.Stderr, "run %d: %d-row INSERT, %d clients: %.2f\n", run, rows, clients, tps[1]/tps[0])
-				}
+		for _, c := range configs {
+			tps, err := overhead(ctx, cfg, stream, c.rows, c.clients, phases)
+			if err != nil {
+				return err
+			}
+			c.tps = append(c.tps, tps)
+			if cfg.runs == 1 {
+				fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f |\n", c.rows, c.clients, tps[0], tps[1], tps[1]/tps[0])
+			} else {
+				fmt.Fprintf(os.Stderr, "run %d: %d-row INSERT, %d clients: %.2f\n", run, c.rows, c.clients, tps[1]/tps[0])
 			}
 		}
 	}
-	if cfg.runs > 1 {
-		for i, rows := range cfg.rows {
-			for j, clients := range cfg.clients {
-				m := measured[i*len(cfg.clients)+j]
-				var plain, tracked, ratios []float64
-				each := make([]string, len(m))
-				for r, tps := range m {
-					plain, tracked, ratios = append(plain, tps[0]), append(tracked, tps[1]), append(ratios, tps[1]/tps[0])
-					each[r] = fmt.Sprintf("%.2f", tps[1]/tps[0])
-				}
-				fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f | %s |\n",
-					rows, clients, median(plain), median(tracked), median(ratios), strings.Join(each, " "))
-			}
+	if cfg.runs == 1 {
+		return nil
+	}
+	for _, c := range configs {
+		var plain, tracked, ratios []float64
+		var each []string
+		for _, tps := range c.tps {
+			plain, tracked, ratios = append(plain, tps[0]), append(tracked, tps[1]), append(ratios, tps[1]/tps[0])
+			each = append(each, fmt.Sprintf("%.2f", tps[1]/tps[0]))
 		}
+		fmt.Printf("| %d-row INSERT | %d | %.0f | %.0f | %.2f | %s |\n",
+			c.rows, c.clients, median(plain), median(tracked), median(ratios), strings.Join(each, " "))
 	}
 	return nil
 }
