@@ -15,9 +15,7 @@ import (
 func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
 	// Positions 1-10, one step each, then 11-15 in one step.
 	for i := 1; i <= 15; i++ {
 		storetest.Exec(t, u, `INSERT INTO p VALUES ($1)`, i)
@@ -82,10 +80,8 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 // in later changes; untracking records a drop for its subscribers.
 func TestSchemaChangesKeepStreaming(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE s (id int PRIMARY KEY); SELECT pgfeed.track('s');
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE s (id int PRIMARY KEY); SELECT pgfeed.track('s');
 		CREATE TABLE gone (id int PRIMARY KEY); SELECT pgfeed.track('gone');`)
-	db := storetest.Open(t, u)
 	sink := newCollector()
 	runStream(t, db, sink, cdc.Options{From: 0})
 	storetest.Exec(t, u, `INSERT INTO s VALUES (1)`)

@@ -140,9 +140,7 @@ func writeOnce(ctx context.Context, tx pgx.Tx, rng *rand.Rand) error {
 // row arrives exactly once and in order, and no rolled-back change appears.
 func TestConcurrentWritersReplayExactly(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, workloadSchema)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, workloadSchema)
 	sink := newCollector()
 	runStream(t, db, sink, cdc.Options{From: 0})
 

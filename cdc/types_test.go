@@ -111,12 +111,10 @@ func itoa(i int) string {
 // Change per statement and collection, transactions in commit order.
 func TestTransactionsArriveWholeInCommitOrder(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `
+	u, db := storetest.OpenMigrated(t, `
 		CREATE TABLE a (id int PRIMARY KEY, v int);
 		CREATE TABLE b (id int PRIMARY KEY, v int);
 		SELECT pgfeed.track('a'), pgfeed.track('b');`)
-	db := storetest.Open(t, u)
 	sink := newCollector()
 	runStream(t, db, sink, cdc.Options{From: 0})
 	ctx := context.Background()

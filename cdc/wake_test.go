@@ -88,9 +88,7 @@ func TestSequencerSkipsFallbackReads(t *testing.T) {
 // still reads nothing back from the journal, and misses nothing.
 func TestSlowSinkReadsNothingBack(t *testing.T) {
 	t.Parallel()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
 	sink := &slowSink{collector: newCollector(), delay: 20 * time.Millisecond}
 	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: time.Minute})
 	// Ready: the reader's first read, a probe of the journal, is done.
@@ -140,9 +138,7 @@ func (s *slowSink) batches() int64 { return s.n.Load() }
 // trackedStream runs a stream with opts over a new database with one
 // tracked table, w (id int PRIMARY KEY).
 func trackedStream(t *testing.T, opts cdc.Options) (string, *store.DB, *collector, *cdc.Stream) {
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
 	sink := newCollector()
 	return u, db, sink, runStream(t, db, sink, opts)
 }

@@ -17,9 +17,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 func TestTrackStepRead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE items (id int PRIMARY KEY, name text, n numeric)`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE items (id int PRIMARY KEY, name text, n numeric)`)
 	coll, err := db.Track(ctx, "items")
 	if err != nil || coll != "items" {
 		t.Fatalf("track = %q, %v", coll, err)
@@ -78,9 +76,7 @@ func TestTrackStepRead(t *testing.T) {
 func TestReadAfterPagesThroughSteps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE p (id int PRIMARY KEY); SELECT pgfeed.track('p');`)
 	write := func(from, to int) {
 		for i := from; i <= to; i++ {
 			if i%3 == 0 { // two entries in one transaction
@@ -139,9 +135,7 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 func TestLargeStatementsInChunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE big (id int PRIMARY KEY, v int); SELECT pgfeed.track('big');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE big (id int PRIMARY KEY, v int); SELECT pgfeed.track('big');`)
 	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1, 250) g`)
 	storetest.Exec(t, u, `INSERT INTO big SELECT g, 0 FROM generate_series(1, 0) g`)
 	storetest.Exec(t, u, `UPDATE big SET v = 1`)
@@ -209,9 +203,7 @@ func TestLargeStatementsInChunks(t *testing.T) {
 func TestStepNotifiesOtherInstances(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE n (id int PRIMARY KEY); SELECT pgfeed.track('n');`)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE n (id int PRIMARY KEY); SELECT pgfeed.track('n');`)
 	l, err := db.Listen(ctx, "pgfeed")
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,11 @@ import (
 func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `
+	_, db := storetest.OpenMigrated(t, `
 		CREATE TABLE keyed (id int PRIMARY KEY);
 		CREATE TABLE keyless (v int);
 		CREATE VIEW keyed_view AS SELECT * FROM keyed;
 		CREATE SCHEMA app; CREATE TABLE app.things (a int, b text, PRIMARY KEY (b, a));`)
-	db := storetest.Open(t, u)
 	if _, err := db.Track(ctx, "keyed"); err != nil {
 		t.Fatal(err)
 	}

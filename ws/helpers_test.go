@@ -39,11 +39,7 @@ type testEnv struct {
 // tables), and starts a server with cfg.
 func newEnv(t testing.TB, cfg Config, setup string) *testEnv {
 	t.Helper()
-	u := storetest.NewMigratedDB(t)
-	if setup != "" {
-		storetest.Exec(t, u, setup)
-	}
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, setup)
 	if cfg.JWTSecret == nil {
 		cfg.JWTSecret = testSecret
 	}

@@ -105,9 +105,7 @@ func TestHTTPPaths(t *testing.T) {
 // TestNotReady: before the stream reports its position, a subscribe waits
 // and then gets SERVICE_UNAVAILABLE; the connection keeps serving.
 func TestNotReady(t *testing.T) {
-	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, itemsSetup)
-	db := storetest.Open(t, u)
+	_, db := storetest.OpenMigrated(t, itemsSetup)
 	srv, err := NewServer(Config{AuthMode: AuthPublic}, cdc.Journal{DB: db}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

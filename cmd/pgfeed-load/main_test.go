@@ -28,8 +28,7 @@ func TestMain(m *testing.M) {
 // TestLoad runs the tool against a server and a stream in this process:
 // every subscriber gets every row of its collection.
 func TestLoad(t *testing.T) {
-	u := storetest.NewMigratedDB(t)
-	db := storetest.Open(t, u)
+	u, db := storetest.OpenMigrated(t, "")
 	srv, err := ws.NewServer(ws.Config{AuthMode: ws.AuthPublic}, cdc.Journal{DB: db}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -213,3 +213,15 @@ func Open(tb testing.TB, u string) *store.DB {
 	tb.Cleanup(db.Close)
 	return db
 }
+
+// OpenMigrated makes a fresh migrated database, runs sql in it (tables to
+// create and track; none when empty), and returns its URL and a store.DB
+// open on it.
+func OpenMigrated(tb testing.TB, sql string) (string, *store.DB) {
+	tb.Helper()
+	u := NewMigratedDB(tb)
+	if sql != "" {
+		Exec(tb, u, sql)
+	}
+	return u, Open(tb, u)
+}
