@@ -3,7 +3,8 @@
 -- Writers: a tracked table has three statement-level triggers (insert, update,
 -- delete) that copy the statement's transition tables into pgfeed.changes as
 -- one journal row per statement (chunks of 100 rows for larger statements),
--- in the writer's transaction. Rows are json (row_to_json): cheaper to build
+-- in the writer's transaction, and a fourth that records a TRUNCATE as the
+-- delete of every row it removes. Rows are json (row_to_json): cheaper to build
 -- than jsonb, read back without conversion, keys in table order. Nothing
 -- else happens on the write path except a NOTIFY while the sequencer is idle
 -- (see "Wake-ups" below), so a busy system pays no NOTIFY.
@@ -335,6 +336,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pgfeed.tracked WHERE rel = tbl) THEN
         RAISE EXCEPTION 'table % is already tracked', tbl USING ERRCODE = 'duplicate_object';
     END IF;
+    -- The TRUNCATE trigger reads the table, as the owner of the functions.
+    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
+        RAISE EXCEPTION 'pgfeed needs SELECT on % to record what a TRUNCATE removes', tbl
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
 
     SELECT array_agg(a.attname::text ORDER BY k.ord) INTO v_key
     FROM pg_catalog.pg_index i
@@ -388,20 +394,35 @@ BEGIN
 
         $f$, v_fn, v_collection, v_join, v_key[1], v_wake);
 
-    -- Inserts and deletes: one transition table, one op, one column. The
-    -- first statement aggregates at most 101 rows and writes them only when
-    -- there are 1 to 100, so that a small statement costs one query; when it
-    -- wrote nothing, a second one writes the rows, if any, in chunks. The
-    -- test between them is a plain expression: written with an EXISTS on
-    -- the rows, it was a query of its own on every statement (15-20% of the
-    -- trigger's cost for a single-row INSERT).
-    FOR v_one IN SELECT * FROM (VALUES ('ins', 'new_rows', 'c', 'data'), ('del', 'old_rows', 'd', 'old')) AS o (suffix, tbl, op, col) LOOP
+    -- Inserts, deletes and TRUNCATE: one set of rows, one op, one column.
+    -- The first statement aggregates at most 101 rows and writes them only
+    -- when there are 1 to 100, so that a small statement costs one query;
+    -- when it wrote nothing, a second one writes the rows, if any, in
+    -- chunks. The test between them is a plain expression: written with an
+    -- EXISTS on the rows, it was a query of its own on every statement
+    -- (15-20% of the trigger's cost for a single-row INSERT).
+    --
+    -- TRUNCATE has no transition table: a trigger before it reads the rows
+    -- it is about to remove. It holds the table exclusively, so every other
+    -- writer has finished; but a snapshot older than the statement (in
+    -- REPEATABLE READ or SERIALIZABLE) would miss rows committed since, and
+    -- TRUNCATE would remove them unrecorded, so there it is refused.
+    FOR v_one IN SELECT * FROM (VALUES
+        ('ins', 'new_rows', 'c', 'data', ''),
+        ('del', 'old_rows', 'd', 'old', ''),
+        ('trunc', format('ONLY %I.%I', v_schema, v_name), 'd', 'old',
+         'IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN '
+         'RAISE EXCEPTION ''pgfeed cannot record a TRUNCATE of % under % isolation: rows committed after the transaction began would be removed unseen'', '
+         'TG_RELID::pg_catalog.regclass, pg_catalog.current_setting(''transaction_isolation'') '
+         'USING ERRCODE = ''feature_not_supported'', HINT = ''run the TRUNCATE in a READ COMMITTED transaction, or use DELETE''; END IF;')
+    ) AS o (suffix, tbl, op, col, guard) LOOP
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s_%2$s() RETURNS trigger
             LANGUAGE plpgsql SECURITY DEFINER AS $body$
             DECLARE
                 v_written bigint;
             BEGIN
+                %8$s
                 INSERT INTO pgfeed.changes (collection, op, %5$s)
                 SELECT %6$L, %4$L, pg_catalog.json_agg(r.pgfeed_row)
                 FROM (SELECT pgfeed_row FROM %3$s pgfeed_row LIMIT 101) r
@@ -417,12 +438,13 @@ BEGIN
                 %7$s
                 RETURN NULL;
             END $body$;
-            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake);
+            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake, v_one.guard);
     END LOOP;
 
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', tbl, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_trunc()', tbl, v_fn);
 
     INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);
     RETURN v_collection;
@@ -444,7 +466,8 @@ BEGIN
     EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_ins ON %s', tbl);
     EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_upd ON %s', tbl);
     EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_del ON %s', tbl);
-    EXECUTE format('DROP FUNCTION IF EXISTS %1$s_ins(), %1$s_upd(), %1$s_del()', v_fn);
+    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_trunc ON %s', tbl);
+    EXECUTE format('DROP FUNCTION IF EXISTS %1$s_ins(), %1$s_upd(), %1$s_del(), %1$s_trunc()', v_fn);
     INSERT INTO pgfeed.changes (collection, op) VALUES (v_collection, 'x');
     RETURN v_collection;
 END
@@ -466,7 +489,7 @@ BEGIN
         WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
     LOOP
         DELETE FROM pgfeed.tracked WHERE rel::oid = r.relid;
-        EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), pgfeed.capture_%1$s_del()', r.relid);
+        EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), pgfeed.capture_%1$s_del(), pgfeed.capture_%1$s_trunc()', r.relid);
         INSERT INTO pgfeed.changes (collection, op) VALUES (r.collection, 'x');
     END LOOP;
 END
