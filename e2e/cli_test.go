@@ -125,6 +125,8 @@ func TestCLIErrors(t *testing.T) {
 		CREATE TABLE tracked (id int PRIMARY KEY);
 		CREATE TABLE nokey (v text);
 		CREATE VIEW aview AS SELECT 1 AS id;
+		CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
 		SELECT pgfeed.track('tracked')`)
 	limitedEmpty := limitedRole(t, empty)
 	limited := limitedRole(t, u)
@@ -160,6 +162,7 @@ func TestCLIErrors(t *testing.T) {
 		{"view", []string{"DATABASE_URL=" + u}, []string{"track", "aview"}, 1, "only ordinary tables"},
 		{"no primary key", []string{"DATABASE_URL=" + u}, []string{"track", "nokey"}, 1, "has no primary key"},
 		{"already tracked", []string{"DATABASE_URL=" + u}, []string{"track", "tracked"}, 1, "already tracked"},
+		{"partition", []string{"DATABASE_URL=" + u}, []string{"track", "parted_low"}, 1, "it is a partition or child of parted"},
 		{"untrack not tracked", []string{"DATABASE_URL=" + u}, []string{"untrack", "nokey"}, 1, "is not tracked"},
 		{"injection-looking name", []string{"DATABASE_URL=" + u}, []string{"track", "tracked; DROP TABLE tracked"}, 1, "invalid name syntax"},
 	}

@@ -318,6 +318,7 @@ DECLARE
     v_join       text;
     v_fn         text;
     v_one        record;
+    v_other      regclass;
     -- Written into each function rather than called, to spare writers a
     -- function call per statement (see "Wake-ups" at the top).
     v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
@@ -335,6 +336,19 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM pgfeed.tracked WHERE rel = tbl) THEN
         RAISE EXCEPTION 'table % is already tracked', tbl USING ERRCODE = 'duplicate_object';
+    END IF;
+    -- A statement on a parent table fires the parent's statement triggers
+    -- only: the partition's or child's rows it changes would go unseen, and
+    -- so would a parent's rows written through a child.
+    SELECT i.inhparent INTO v_other FROM pg_catalog.pg_inherits i WHERE i.inhrelid = tbl LIMIT 1;
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'pgfeed cannot track %: it is a partition or child of %, and statements on % would change it unseen', tbl, v_other, v_other
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT i.inhrelid INTO v_other FROM pg_catalog.pg_inherits i WHERE i.inhparent = tbl LIMIT 1;
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'pgfeed cannot track %: it has inheritance children (%), whose rows would change unseen', tbl, v_other
+            USING ERRCODE = 'wrong_object_type';
     END IF;
     -- The TRUNCATE trigger reads the table, as the owner of the functions.
     IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
@@ -495,10 +509,32 @@ BEGIN
 END
 $$;
 
+-- A tracked table must not become a partition, an inheritance child or an
+-- inheritance parent later either (see track): the ALTER TABLE or CREATE
+-- TABLE that would make it one is refused.
+CREATE FUNCTION pgfeed.on_inherit() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    SELECT t.rel, i.inhrelid::regclass AS child, i.inhparent::regclass AS parent INTO r
+    FROM pgfeed.tracked t
+    JOIN pg_catalog.pg_inherits i ON t.rel::oid IN (i.inhrelid, i.inhparent)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pgfeed tracks %, which cannot take part in inheritance or partitioning (% would be a child of %)', r.rel, r.child, r.parent
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
+    END IF;
+END
+$$;
+
 DO $$
 BEGIN
     IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         CREATE EVENT TRIGGER pgfeed_drop ON sql_drop EXECUTE FUNCTION pgfeed.on_drop();
+        CREATE EVENT TRIGGER pgfeed_inherit ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+            EXECUTE FUNCTION pgfeed.on_inherit();
     END IF;
 END
 $$;

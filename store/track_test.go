@@ -17,7 +17,11 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		CREATE TABLE keyed (id int PRIMARY KEY);
 		CREATE TABLE keyless (v int);
 		CREATE VIEW keyed_view AS SELECT * FROM keyed;
-		CREATE SCHEMA app; CREATE TABLE app.things (a int, b text, PRIMARY KEY (b, a));`)
+		CREATE SCHEMA app; CREATE TABLE app.things (a int, b text, PRIMARY KEY (b, a));
+		CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+		CREATE TABLE parent (id int PRIMARY KEY);
+		CREATE TABLE child (id int PRIMARY KEY) INHERITS (parent);`)
 	if _, err := db.Track(ctx, "keyed"); err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +31,10 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		{"no primary key", "keyless", "has no primary key"},
 		{"already tracked", "keyed", "already tracked"},
 		{"pgfeed's own table", "pgfeed.changes", "own table"},
+		{"partitioned table", "parted", "only ordinary tables"},
+		{"partition", "parted_low", "partition or child of parted, and statements on parted would change it unseen"},
+		{"inheritance child", "child", "partition or child of parent"},
+		{"inheritance parent", "parent", "has inheritance children (child)"},
 	} {
 		_, err := db.Track(ctx, tc.table)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -52,6 +60,42 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 	}
 	if strings.Join(things, ",") != "b,a" {
 		t.Errorf("app.things key = %v, want [b a] in key order", things)
+	}
+}
+
+// TestTrackedTableStaysOutOfInheritance: a tracked table cannot later become
+// a partition, a child or a parent, since statements on a parent fire only
+// the parent's triggers; each attempt is refused and the table stays as it
+// was.
+func TestTrackedTableStaysOutOfInheritance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db := storetest.OpenMigrated(t, `
+		CREATE TABLE tracked (id int PRIMARY KEY);
+		CREATE TABLE other (id int PRIMARY KEY);
+		CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		SELECT pgfeed.track('tracked');`)
+	for _, sql := range []string{
+		`CREATE TABLE kid () INHERITS (tracked)`,
+		`ALTER TABLE other INHERIT tracked`,
+		`ALTER TABLE tracked INHERIT other`,
+		`ALTER TABLE parted ATTACH PARTITION tracked FOR VALUES FROM (0) TO (100)`,
+	} {
+		_, err := db.Pool().Exec(ctx, sql)
+		if err == nil || !strings.Contains(err.Error(), "pgfeed tracks tracked, which cannot take part in inheritance or partitioning") {
+			t.Errorf("%s: err = %v, want it refused", sql, err)
+		}
+	}
+	var n int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("inheritance links after the refusals: %d, %v", n, err)
+	}
+	// Untracked, the table may take part again.
+	if _, err := db.Untrack(ctx, "tracked"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `ALTER TABLE other INHERIT tracked`); err != nil {
+		t.Errorf("after untrack: %v", err)
 	}
 }
 
