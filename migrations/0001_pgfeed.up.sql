@@ -93,8 +93,22 @@ CREATE TABLE pgfeed.tracked (
     tracked_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- capture says which writes a table's capture triggers record: 'always'
+-- (every write), 'origin' (not those made with session_replication_role =
+-- replica, as logical replication applies them), 'disabled' (a trigger is
+-- disabled, or fires only for replicas: ordinary writes go unrecorded) or
+-- 'incomplete' (a trigger was dropped).
 CREATE VIEW pgfeed.tables AS
-SELECT t.collection, t.rel, t.key, t.tracked_at
+SELECT t.collection, t.rel, t.key, t.tracked_at,
+       (SELECT CASE
+                   WHEN count(*) < 4 THEN 'incomplete'
+                   WHEN bool_or(g.tgenabled IN ('D', 'R')) THEN 'disabled'
+                   WHEN bool_and(g.tgenabled = 'A') THEN 'always'
+                   ELSE 'origin'
+               END
+        FROM pg_catalog.pg_trigger g
+        WHERE g.tgrelid = t.rel
+          AND g.tgname IN ('pgfeed_capture_ins', 'pgfeed_capture_upd', 'pgfeed_capture_del', 'pgfeed_capture_trunc')) AS capture
 FROM pgfeed.tracked t
 JOIN pg_catalog.pg_class c ON c.oid = t.rel
 ORDER BY t.collection;
@@ -459,6 +473,18 @@ BEGIN
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', tbl, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_trunc()', tbl, v_fn);
+    -- Capture fires whatever the session's replication role, so that the
+    -- writes logical replication applies, and those made with
+    -- session_replication_role = replica, are recorded too. Only the
+    -- table's owner may set this.
+    IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
+                       'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', tbl);
+    ELSE
+        RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
+            USING HINT = format('as its owner, run: ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
+                                'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', tbl);
+    END IF;
 
     INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);
     RETURN v_collection;

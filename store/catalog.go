@@ -50,6 +50,34 @@ func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 	return tables, nil
 }
 
+// Which writes a tracked table's capture triggers record (the capture column
+// of pgfeed.tables).
+const (
+	CaptureAlways     = "always"     // every write
+	CaptureOrigin     = "origin"     // not those made with session_replication_role = replica (logical replication)
+	CaptureDisabled   = "disabled"   // a capture trigger is disabled: ordinary writes go unrecorded
+	CaptureIncomplete = "incomplete" // a capture trigger was dropped
+)
+
+// CaptureStates returns, by collection, which writes each tracked table's
+// capture triggers record: one of the Capture constants.
+func (db *DB) CaptureStates(ctx context.Context) (map[string]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT collection, capture FROM pgfeed.tables`)
+	if err != nil {
+		return nil, wrapSchemaErr("read capture states", err)
+	}
+	states := map[string]string{}
+	var coll, state string
+	_, err = pgx.ForEachRow(rows, []any{&coll, &state}, func() error {
+		states[coll] = state
+		return nil
+	})
+	if err != nil {
+		return nil, wrapSchemaErr("read capture states", err)
+	}
+	return states, nil
+}
+
 // Track installs change capture on the named table and returns its
 // collection name.
 func (db *DB) Track(ctx context.Context, table string) (string, error) {

@@ -99,6 +99,38 @@ func TestTrackedTableStaysOutOfInheritance(t *testing.T) {
 	}
 }
 
+// TestCaptureStates: track makes capture fire in every session, replicas
+// included, and pgfeed.tables tells when a trigger was disabled, downgraded
+// or dropped since.
+func TestCaptureStates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db := storetest.OpenMigrated(t, `
+		CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
+		CREATE TABLE c (id int PRIMARY KEY); CREATE TABLE d (id int PRIMARY KEY);
+		SELECT pgfeed.track('a'), pgfeed.track('b'), pgfeed.track('c'), pgfeed.track('d');
+		SET session_replication_role = replica;
+		INSERT INTO a VALUES (1);
+		RESET session_replication_role;
+		ALTER TABLE b DISABLE TRIGGER ALL;
+		ALTER TABLE c DISABLE TRIGGER ALL; ALTER TABLE c ENABLE TRIGGER ALL;
+		DROP TRIGGER pgfeed_capture_trunc ON d;`)
+	var recorded int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM pgfeed.changes WHERE collection = 'a'`).Scan(&recorded); err != nil || recorded != 1 {
+		t.Errorf("journal rows of a write made as a replica: %d, %v; want 1", recorded, err)
+	}
+	got, err := db.CaptureStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": store.CaptureAlways, "b": store.CaptureDisabled, "c": store.CaptureOrigin, "d": store.CaptureIncomplete}
+	for coll, w := range want {
+		if got[coll] != w {
+			t.Errorf("capture of %s = %q, want %q", coll, got[coll], w)
+		}
+	}
+}
+
 // TestNotInstalled: a database without pgfeed says how to install it.
 func TestNotInstalled(t *testing.T) {
 	t.Parallel()
