@@ -40,7 +40,7 @@ func TestCLIMigrate(t *testing.T) {
 	if got := mustRun(t, u, "migrate", "version"); got != "pgfeed schema version 1\n" {
 		t.Fatalf("version after up = %q", got)
 	}
-	if got := mustRun(t, u, "tables"); strings.TrimSpace(got) != "COLLECTION  TABLE  KEY  COLUMNS" {
+	if got := mustRun(t, u, "tables"); strings.TrimSpace(got) != "COLLECTION  TABLE  KEY  CAPTURE  COLUMNS" {
 		t.Fatalf("tables on a fresh install = %q, want only the header", got)
 	}
 	if got := mustRun(t, u, "migrate", "down"); !strings.Contains(got, "not installed") {
@@ -67,8 +67,8 @@ func TestCLITrack(t *testing.T) {
 	}
 	got = mustRun(t, u, "tables")
 	for _, line := range []string{
-		"messages     public.messages  id         id int8, text text",
-		"shop.orders  shop.orders      tenant,id  tenant int4, id int4, total numeric",
+		"messages     public.messages  id         always   id int8, text text",
+		"shop.orders  shop.orders      tenant,id  always   tenant int4, id int4, total numeric",
 	} {
 		if !strings.Contains(got, line+"\n") {
 			t.Fatalf("tables =\n%s\nwant a line %q", got, line)

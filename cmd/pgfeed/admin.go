@@ -90,15 +90,19 @@ func (m *Main) tables(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	capture, err := db.CaptureStates(ctx)
+	if err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "COLLECTION\tTABLE\tKEY\tCOLUMNS")
+	fmt.Fprintln(w, "COLLECTION\tTABLE\tKEY\tCAPTURE\tCOLUMNS")
 	for _, t := range ts {
 		cols := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
 			cols[i] = c.Name + " " + c.Type
 		}
-		fmt.Fprintf(w, "%s\t%s.%s\t%s\t%s\n", t.Collection, t.Schema, t.Name,
-			strings.Join(t.Key, ","), strings.Join(cols, ", "))
+		fmt.Fprintf(w, "%s\t%s.%s\t%s\t%s\t%s\n", t.Collection, t.Schema, t.Name,
+			strings.Join(t.Key, ","), capture[t.Collection], strings.Join(cols, ", "))
 	}
 	return w.Flush()
 }

@@ -78,7 +78,11 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		watchCapture(ctx, db, m.log, captureEvery)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := stream.Run(ctx); err != nil && ctx.Err() == nil {

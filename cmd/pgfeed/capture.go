@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/pgfeed/pgfeed/store"
+	"github.com/rs/zerolog"
+)
+
+// captureEvery is how often pgfeed serve reads the tracked tables' capture
+// states.
+const captureEvery = time.Minute
+
+// watchCapture logs, at start and whenever one changes, the tracked tables
+// whose capture triggers do not record every write, until ctx ends. A
+// trigger disabled by hand (or by a restore run with --disable-triggers)
+// loses changes without a sound, so it is worth a line in the log.
+func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every time.Duration) {
+	log = log.With().Str("component", "cdc").Logger()
+	var last map[string]string
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		// An unreachable database is the change stream's to report.
+		if states, err := db.CaptureStates(ctx); err == nil {
+			logCapture(log, last, states)
+			last = states
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// logCapture logs every collection whose capture state is not the one in
+// last: an error while writes go unrecorded, a warning while the writes of
+// replicas do, and the return to recording every write.
+func logCapture(log zerolog.Logger, last, now map[string]string) {
+	colls := make([]string, 0, len(now))
+	for c := range now {
+		colls = append(colls, c)
+	}
+	slices.Sort(colls)
+	for _, coll := range colls {
+		state := now[coll]
+		prev, seen := last[coll]
+		if state == prev {
+			continue
+		}
+		switch state {
+		case store.CaptureDisabled:
+			log.Error().Str("collection", coll).Str("capture", state).
+				Str("fix", "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGER pgfeed_capture_ins (and _upd, _del, _trunc)").
+				Msg("a capture trigger is disabled: writes to this table are not recorded")
+		case store.CaptureIncomplete:
+			log.Error().Str("collection", coll).Str("capture", state).
+				Str("fix", "untrack the table and track it again").
+				Msg("a capture trigger was dropped: writes to this table are not all recorded")
+		case store.CaptureOrigin:
+			log.Warn().Str("collection", coll).Str("capture", state).
+				Str("fix", "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGER pgfeed_capture_ins (and _upd, _del, _trunc)").
+				Msg("writes made with session_replication_role = replica (as logical replication applies them) are not recorded")
+		default:
+			if seen {
+				log.Info().Str("collection", coll).Str("capture", state).Msg("capture records every write again")
+			}
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/pgfeed/pgfeed/store"
+	"github.com/rs/zerolog"
+)
+
+// TestLogCapture: a table whose writes go unrecorded is an error, one whose
+// replica writes do a warning, each once, and the return to recording
+// everything is said once too.
+func TestLogCapture(t *testing.T) {
+	var buf bytes.Buffer
+	log := zerolog.New(&buf)
+	lines := func() []map[string]string {
+		var out []map[string]string
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if l == "" {
+				continue
+			}
+			m := map[string]string{}
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+		buf.Reset()
+		return out
+	}
+
+	start := map[string]string{"a": store.CaptureAlways, "b": store.CaptureDisabled, "c": store.CaptureOrigin, "d": store.CaptureIncomplete}
+	logCapture(log, nil, start)
+	got := lines()
+	want := [][2]string{{"b", "error"}, {"c", "warn"}, {"d", "error"}}
+	if len(got) != len(want) {
+		t.Fatalf("at start: %v, want lines for %v", got, want)
+	}
+	for i, w := range want {
+		if got[i]["collection"] != w[0] || got[i]["level"] != w[1] || got[i]["capture"] == "" || got[i]["fix"] == "" {
+			t.Errorf("line %d = %v, want %s at level %s with its state and a fix", i, got[i], w[0], w[1])
+		}
+	}
+
+	logCapture(log, start, start)
+	if got := lines(); len(got) != 0 {
+		t.Errorf("nothing changed, yet: %v", got)
+	}
+
+	fixed := map[string]string{"a": store.CaptureAlways, "b": store.CaptureAlways, "c": store.CaptureOrigin, "e": store.CaptureAlways}
+	logCapture(log, start, fixed)
+	got = lines()
+	if len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "info" {
+		t.Errorf("after b was fixed and e tracked: %v, want one info line for b", got)
+	}
+}
