@@ -1,6 +1,6 @@
 -- Removes change capture from every tracked table, then pgfeed's schema.
 DROP EVENT TRIGGER IF EXISTS pgfeed_drop;
-DROP EVENT TRIGGER IF EXISTS pgfeed_inherit;
+DROP EVENT TRIGGER IF EXISTS pgfeed_alter;
 DO $$
 DECLARE
     t regclass;

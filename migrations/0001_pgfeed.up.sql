@@ -321,6 +321,17 @@ $$;
 -- track installs change capture on a table. The trigger functions are made
 -- per table, so that the primary key join and the collection name are plain
 -- SQL, planned once per session.
+-- primary_key returns the columns of a table's primary key in key order,
+-- NULL when it has none.
+CREATE FUNCTION pgfeed.primary_key(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT array_agg(a.attname::text ORDER BY k.ord)
+    FROM pg_catalog.pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = tbl AND i.indisprimary
+$$;
+
 CREATE FUNCTION pgfeed.track(tbl regclass) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -370,11 +381,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 
-    SELECT array_agg(a.attname::text ORDER BY k.ord) INTO v_key
-    FROM pg_catalog.pg_index i
-    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-    WHERE i.indrelid = tbl AND i.indisprimary;
+    v_key := pgfeed.primary_key(tbl);
     IF v_key IS NULL THEN
         RAISE EXCEPTION 'table % has no primary key', tbl
             USING ERRCODE = 'invalid_table_definition',
@@ -535,10 +542,11 @@ BEGIN
 END
 $$;
 
--- A tracked table must not become a partition, an inheritance child or an
--- inheritance parent later either (see track): the ALTER TABLE or CREATE
--- TABLE that would make it one is refused.
-CREATE FUNCTION pgfeed.on_inherit() RETURNS event_trigger
+-- A tracked table keeps what track checked and built its triggers on: the
+-- ALTER TABLE or CREATE TABLE that would make it a partition, an
+-- inheritance child or parent (see track), or change its primary key or a
+-- key column's name (the update trigger pairs rows by them), is refused.
+CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
@@ -552,6 +560,17 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
     END IF;
+    SELECT t.rel, t.key, k.key AS now INTO r
+    FROM pgfeed.tracked t
+    CROSS JOIN LATERAL (SELECT pgfeed.primary_key(t.rel) AS key) k
+    WHERE k.key IS DISTINCT FROM t.key
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pgfeed tracks % by its primary key (%), which this would change to %', r.rel,
+                pg_catalog.array_to_string(r.key, ', '), coalesce('(' || pg_catalog.array_to_string(r.now, ', ') || ')', 'none')
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('untrack it first, and track it again after: SELECT pgfeed.untrack(%L)', r.rel);
+    END IF;
 END
 $$;
 
@@ -559,8 +578,8 @@ DO $$
 BEGIN
     IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         CREATE EVENT TRIGGER pgfeed_drop ON sql_drop EXECUTE FUNCTION pgfeed.on_drop();
-        CREATE EVENT TRIGGER pgfeed_inherit ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
-            EXECUTE FUNCTION pgfeed.on_inherit();
+        CREATE EVENT TRIGGER pgfeed_alter ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+            EXECUTE FUNCTION pgfeed.on_alter();
     END IF;
 END
 $$;

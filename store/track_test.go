@@ -63,38 +63,60 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 	}
 }
 
-// TestTrackedTableStaysOutOfInheritance: a tracked table cannot later become
-// a partition, a child or a parent, since statements on a parent fire only
-// the parent's triggers; each attempt is refused and the table stays as it
-// was.
-func TestTrackedTableStaysOutOfInheritance(t *testing.T) {
+// TestTrackedTableKeepsItsShape: a tracked table cannot later become a
+// partition, a child or a parent (statements on a parent fire only the
+// parent's triggers), nor lose, change or rename its primary key (the update
+// trigger pairs rows by it); each attempt is refused and changes nothing.
+// Other changes go through, and capture still works after them.
+func TestTrackedTableKeepsItsShape(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, db := storetest.OpenMigrated(t, `
-		CREATE TABLE tracked (id int PRIMARY KEY);
-		CREATE TABLE other (id int PRIMARY KEY);
-		CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
-		SELECT pgfeed.track('tracked');`)
-	for _, sql := range []string{
-		`CREATE TABLE kid () INHERITS (tracked)`,
-		`ALTER TABLE other INHERIT tracked`,
-		`ALTER TABLE tracked INHERIT other`,
-		`ALTER TABLE parted ATTACH PARTITION tracked FOR VALUES FROM (0) TO (100)`,
+		CREATE TABLE tracked (id int PRIMARY KEY, code int NOT NULL, note text);
+		CREATE TABLE other (id int PRIMARY KEY, code int NOT NULL, note text);
+		CREATE TABLE parted (id int PRIMARY KEY, code int NOT NULL, note text) PARTITION BY RANGE (id);
+		SELECT pgfeed.track('tracked');
+		INSERT INTO tracked VALUES (1, 1, 'a');`)
+	const inherit = "pgfeed tracks tracked, which cannot take part in inheritance or partitioning"
+	const key = "pgfeed tracks tracked by its primary key (id), which this would change to "
+	for _, tc := range []struct{ sql, want string }{
+		{`CREATE TABLE kid () INHERITS (tracked)`, inherit},
+		{`ALTER TABLE other INHERIT tracked`, inherit},
+		{`ALTER TABLE tracked INHERIT other`, inherit},
+		{`ALTER TABLE parted ATTACH PARTITION tracked FOR VALUES FROM (0) TO (100)`, inherit},
+		{`ALTER TABLE tracked DROP CONSTRAINT tracked_pkey`, key + "none"},
+		{`ALTER TABLE tracked DROP CONSTRAINT tracked_pkey, ADD PRIMARY KEY (code)`, key + "(code)"},
+		{`ALTER TABLE tracked RENAME COLUMN id TO ident`, key + "(ident)"},
 	} {
-		_, err := db.Pool().Exec(ctx, sql)
-		if err == nil || !strings.Contains(err.Error(), "pgfeed tracks tracked, which cannot take part in inheritance or partitioning") {
-			t.Errorf("%s: err = %v, want it refused", sql, err)
+		_, err := db.Pool().Exec(ctx, tc.sql)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it refused with %q", tc.sql, err, tc.want)
 		}
 	}
 	var n int
 	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("inheritance links after the refusals: %d, %v", n, err)
 	}
-	// Untracked, the table may take part again.
+	for _, sql := range []string{
+		`ALTER TABLE tracked RENAME COLUMN note TO remark`,
+		`ALTER TABLE tracked DROP CONSTRAINT tracked_pkey, ADD PRIMARY KEY (id)`,
+		`ALTER TABLE tracked ADD COLUMN extra int`,
+		`UPDATE tracked SET remark = 'b' WHERE id = 1`,
+	} {
+		if _, err := db.Pool().Exec(ctx, sql); err != nil {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	var old, now string
+	err := db.Pool().QueryRow(ctx, `SELECT old::text, data::text FROM pgfeed.changes WHERE op = 'u'`).Scan(&old, &now)
+	if err != nil || old != `[{"id":1,"code":1,"remark":"a","extra":null}]` || now != `[{"id":1,"code":1,"remark":"b","extra":null}]` {
+		t.Errorf("update after the allowed changes: old %s, new %s, %v", old, now, err)
+	}
+	// Untracked, the table may change freely.
 	if _, err := db.Untrack(ctx, "tracked"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Pool().Exec(ctx, `ALTER TABLE other INHERIT tracked`); err != nil {
+	if _, err := db.Pool().Exec(ctx, `CREATE TABLE kid () INHERITS (tracked)`); err != nil {
 		t.Errorf("after untrack: %v", err)
 	}
 }
