@@ -2,6 +2,8 @@ package cdc_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +66,47 @@ func TestTruncateArrivesAsDeletes(t *testing.T) {
 	// the one written after it, removed by the cascade; parents: all 250.
 	if deleted["kids"] != 32 || deleted["parents"] != 250 {
 		t.Errorf("deleted rows in the stream: %v, want kids 32 and parents 250", deleted)
+	}
+}
+
+// TestTruncateUnderForcedRowSecurityFails: when a policy would hide rows
+// from the trigger that records a TRUNCATE (row security forced on the
+// table's owner, who tracked it), the TRUNCATE fails instead of removing
+// the hidden rows unrecorded.
+func TestTruncateUnderForcedRowSecurityFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, db := storetest.OpenMigrated(t, "")
+	role := fmt.Sprintf("pgfeed_owner_%d", os.Getpid())
+	storetest.Exec(t, u, fmt.Sprintf(`CREATE ROLE %[1]s;
+		GRANT USAGE, CREATE ON SCHEMA pgfeed, public TO %[1]s;
+		GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA pgfeed TO %[1]s;`, role))
+	t.Cleanup(func() {
+		db.Pool().Exec(ctx, "DROP OWNED BY "+role)
+		db.Pool().Exec(ctx, "DROP ROLE "+role)
+	})
+	storetest.Exec(t, u, fmt.Sprintf(`SET ROLE %s;
+		CREATE TABLE secrets (id int PRIMARY KEY, owner text);
+		SELECT pgfeed.track('secrets');
+		INSERT INTO secrets VALUES (1, 'a'), (2, 'b');
+		ALTER TABLE secrets ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+		CREATE POLICY only_a ON secrets USING (owner = 'a');`, role))
+
+	conn, err := db.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET ROLE "+role); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `TRUNCATE secrets`)
+	conn.Exec(ctx, "RESET ROLE")
+	if err == nil || !strings.Contains(err.Error(), "row-level security") {
+		t.Fatalf("TRUNCATE with a policy forced on the owner: err = %v, want it refused", err)
+	}
+	var rows int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM secrets`).Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("rows after the refused TRUNCATE: %d, %v; want 2", rows, err)
 	}
 }

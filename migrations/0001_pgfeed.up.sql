@@ -441,19 +441,21 @@ BEGIN
     -- it is about to remove. It holds the table exclusively, so every other
     -- writer has finished; but a snapshot older than the statement (in
     -- REPEATABLE READ or SERIALIZABLE) would miss rows committed since, and
-    -- TRUNCATE would remove them unrecorded, so there it is refused.
+    -- TRUNCATE would remove them unrecorded, so there it is refused. Row
+    -- security would hide rows the same way: with it off, a query that a
+    -- policy would filter fails instead.
     FOR v_one IN SELECT * FROM (VALUES
-        ('ins', 'new_rows', 'c', 'data', ''),
-        ('del', 'old_rows', 'd', 'old', ''),
-        ('trunc', format('ONLY %I.%I', v_schema, v_name), 'd', 'old',
+        ('ins', 'new_rows', 'c', 'data', '', ''),
+        ('del', 'old_rows', 'd', 'old', '', ''),
+        ('trunc', format('ONLY %I.%I', v_schema, v_name), 'd', 'old', 'SET row_security = off',
          'IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN '
          'RAISE EXCEPTION ''pgfeed cannot record a TRUNCATE of % under % isolation: rows committed after the transaction began would be removed unseen'', '
          'TG_RELID::pg_catalog.regclass, pg_catalog.current_setting(''transaction_isolation'') '
          'USING ERRCODE = ''feature_not_supported'', HINT = ''run the TRUNCATE in a READ COMMITTED transaction, or use DELETE''; END IF;')
-    ) AS o (suffix, tbl, op, col, guard) LOOP
+    ) AS o (suffix, tbl, op, col, settings, guard) LOOP
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s_%2$s() RETURNS trigger
-            LANGUAGE plpgsql SECURITY DEFINER AS $body$
+            LANGUAGE plpgsql SECURITY DEFINER %9$s AS $body$
             DECLARE
                 v_written bigint;
             BEGIN
@@ -473,7 +475,7 @@ BEGIN
                 %7$s
                 RETURN NULL;
             END $body$;
-            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake, v_one.guard);
+            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake, v_one.guard, v_one.settings);
     END LOOP;
 
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
