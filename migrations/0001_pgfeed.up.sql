@@ -318,9 +318,6 @@ BEGIN
 END
 $$;
 
--- track installs change capture on a table. The trigger functions are made
--- per table, so that the primary key join and the collection name are plain
--- SQL, planned once per session.
 -- primary_key returns the columns of a table's primary key in key order,
 -- NULL when it has none.
 CREATE FUNCTION pgfeed.primary_key(tbl regclass) RETURNS text[]
@@ -332,6 +329,9 @@ LANGUAGE sql STABLE AS $$
     WHERE i.indrelid = tbl AND i.indisprimary
 $$;
 
+-- track installs change capture on a table. The trigger functions are made
+-- per table, so that the primary key join and the collection name are plain
+-- SQL, planned once per session.
 CREATE FUNCTION pgfeed.track(tbl regclass) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -344,6 +344,7 @@ DECLARE
     v_fn         text;
     v_one        record;
     v_other      regclass;
+    v_always     text;
     -- Written into each function rather than called, to spare writers a
     -- function call per statement (see "Wake-ups" at the top).
     v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
@@ -486,13 +487,13 @@ BEGIN
     -- writes logical replication applies, and those made with
     -- session_replication_role = replica, are recorded too. Only the
     -- table's owner may set this.
-    IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
+    v_always := format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
                        'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', tbl);
+    IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
+        EXECUTE v_always;
     ELSE
         RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
-            USING HINT = format('as its owner, run: ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
-                                'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', tbl);
+            USING HINT = 'as its owner, run: ' || v_always;
     END IF;
 
     INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);

@@ -36,6 +36,9 @@ func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every t
 	}
 }
 
+// enableAlways is how a table's owner makes its capture record every write.
+const enableAlways = "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGER pgfeed_capture_ins (and _upd, _del, _trunc)"
+
 // logCapture logs every collection whose capture state is not the one in
 // last: an error while writes go unrecorded, a warning while the writes of
 // replicas do, and the return to recording every write.
@@ -54,7 +57,7 @@ func logCapture(log zerolog.Logger, last, now map[string]string) {
 		switch state {
 		case store.CaptureDisabled:
 			log.Error().Str("collection", coll).Str("capture", state).
-				Str("fix", "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGER pgfeed_capture_ins (and _upd, _del, _trunc)").
+				Str("fix", enableAlways).
 				Msg("a capture trigger is disabled: writes to this table are not recorded")
 		case store.CaptureIncomplete:
 			log.Error().Str("collection", coll).Str("capture", state).
@@ -62,7 +65,7 @@ func logCapture(log zerolog.Logger, last, now map[string]string) {
 				Msg("a capture trigger was dropped: writes to this table are not all recorded")
 		case store.CaptureOrigin:
 			log.Warn().Str("collection", coll).Str("capture", state).
-				Str("fix", "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGER pgfeed_capture_ins (and _upd, _del, _trunc)").
+				Str("fix", enableAlways).
 				Msg("writes made with session_replication_role = replica (as logical replication applies them) are not recorded")
 		default:
 			if seen {
