@@ -549,14 +549,20 @@ $$;
 -- ALTER TABLE or CREATE TABLE that would make it a partition, an
 -- inheritance child or parent (see track), or change its primary key or a
 -- key column's name (the update trigger pairs rows by them), is refused.
+-- Only the tables the command touched are looked at.
 CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
+    r       record;
+    v_rels  oid[];
 BEGIN
+    SELECT array_agg(c.objid) INTO v_rels
+    FROM pg_catalog.pg_event_trigger_ddl_commands() c
+    WHERE c.classid = 'pg_catalog.pg_class'::regclass;
     SELECT t.rel, i.inhrelid::regclass AS child, i.inhparent::regclass AS parent INTO r
-    FROM pgfeed.tracked t
-    JOIN pg_catalog.pg_inherits i ON t.rel::oid IN (i.inhrelid, i.inhparent)
+    FROM pg_catalog.pg_inherits i
+    JOIN pgfeed.tracked t ON t.rel::oid IN (i.inhrelid, i.inhparent)
+    WHERE i.inhrelid = ANY (v_rels) OR i.inhparent = ANY (v_rels)
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed tracks %, which cannot take part in inheritance or partitioning (% would be a child of %)', r.rel, r.child, r.parent
@@ -566,7 +572,7 @@ BEGIN
     SELECT t.rel, t.key, k.key AS now INTO r
     FROM pgfeed.tracked t
     CROSS JOIN LATERAL (SELECT pgfeed.primary_key(t.rel) AS key) k
-    WHERE k.key IS DISTINCT FROM t.key
+    WHERE t.rel::oid = ANY (v_rels) AND k.key IS DISTINCT FROM t.key
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed tracks % by its primary key (%), which this would change to %', r.rel,
