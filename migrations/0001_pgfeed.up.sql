@@ -507,41 +507,40 @@ CREATE FUNCTION pgfeed.untrack(tbl regclass) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_collection text;
-    v_fn text := 'pgfeed.capture_' || tbl::oid;
 BEGIN
-    DELETE FROM pgfeed.tracked WHERE rel = tbl RETURNING collection INTO v_collection;
+    SELECT collection INTO v_collection FROM pgfeed.tracked WHERE rel = tbl;
     IF v_collection IS NULL THEN
         RAISE EXCEPTION 'table % is not tracked', tbl USING ERRCODE = 'undefined_object';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_ins ON %s', tbl);
-    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_upd ON %s', tbl);
-    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_del ON %s', tbl);
-    EXECUTE format('DROP TRIGGER IF EXISTS pgfeed_capture_trunc ON %s', tbl);
-    EXECUTE format('DROP FUNCTION IF EXISTS %1$s_ins(), %1$s_upd(), %1$s_del(), %1$s_trunc()', v_fn);
-    INSERT INTO pgfeed.changes (collection, op) VALUES (v_collection, 'x');
+    PERFORM pgfeed.forget(tbl::oid, v_collection);
     RETURN v_collection;
 END
 $$;
 
--- When a tracked table is dropped, forget it and record in the journal that
--- the collection is gone, as untrack does. Event triggers need a superuser;
--- without one, a dropped table is still forgotten by the tables view, and its
--- subscribers are told when pgfeed next reloads its catalog.
+-- forget removes what track made for the table relid (its capture functions,
+-- and with them its triggers) and records in the journal that the
+-- collection is gone, so that its subscribers are told in stream order.
+CREATE FUNCTION pgfeed.forget(relid oid, coll text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pgfeed.tracked WHERE rel::oid = relid;
+    EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), '
+                   'pgfeed.capture_%1$s_del(), pgfeed.capture_%1$s_trunc() CASCADE', relid);
+    INSERT INTO pgfeed.changes (collection, op) VALUES (coll, 'x');
+END
+$$;
+
+-- When a tracked table is dropped, forget it as untrack does. Event triggers
+-- need a superuser; without one, a dropped table is still forgotten by the
+-- tables view, and its subscribers are told when pgfeed next reloads its
+-- catalog.
 CREATE FUNCTION pgfeed.on_drop() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
 BEGIN
-    FOR r IN
-        SELECT t.rel::oid AS relid, t.collection
-        FROM pg_event_trigger_dropped_objects() o
-        JOIN pgfeed.tracked t ON t.rel::oid = o.objid
-        WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
-    LOOP
-        DELETE FROM pgfeed.tracked WHERE rel::oid = r.relid;
-        EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), pgfeed.capture_%1$s_del(), pgfeed.capture_%1$s_trunc()', r.relid);
-        INSERT INTO pgfeed.changes (collection, op) VALUES (r.collection, 'x');
-    END LOOP;
+    PERFORM pgfeed.forget(t.rel::oid, t.collection)
+    FROM pg_event_trigger_dropped_objects() o
+    JOIN pgfeed.tracked t ON t.rel::oid = o.objid
+    WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
 END
 $$;
 
