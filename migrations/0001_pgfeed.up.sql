@@ -534,8 +534,13 @@ $$;
 -- need a superuser; without one, a dropped table is still forgotten by the
 -- tables view, and its subscribers are told when pgfeed next reloads its
 -- catalog.
+--
+-- Event triggers fire for every role's DDL, so the functions run as their
+-- owner (SECURITY DEFINER, with a search_path only pg_catalog's names can
+-- come from): run as the role issuing the command, they made every CREATE,
+-- ALTER and DROP TABLE fail for roles with no access to the pgfeed schema.
 CREATE FUNCTION pgfeed.on_drop() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pgfeed.forget(t.rel::oid, t.collection)
     FROM pg_event_trigger_dropped_objects() o
@@ -550,7 +555,7 @@ $$;
 -- key column's name (the update trigger pairs rows by them), is refused.
 -- Only the tables the command touched are looked at.
 CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r       record;
     v_rels  oid[];

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -77,8 +79,8 @@ func TestTrackedTableKeepsItsShape(t *testing.T) {
 		CREATE TABLE parted (id int PRIMARY KEY, code int NOT NULL, note text) PARTITION BY RANGE (id);
 		SELECT pgfeed.track('tracked');
 		INSERT INTO tracked VALUES (1, 1, 'a');`)
-	const inherit = "pgfeed tracks tracked, which cannot take part in inheritance or partitioning"
-	const key = "pgfeed tracks tracked by its primary key (id), which this would change to "
+	const inherit = "pgfeed tracks public.tracked, which cannot take part in inheritance or partitioning"
+	const key = "pgfeed tracks public.tracked by its primary key (id), which this would change to "
 	for _, tc := range []struct{ sql, want string }{
 		{`CREATE TABLE kid () INHERITS (tracked)`, inherit},
 		{`ALTER TABLE other INHERIT tracked`, inherit},
@@ -150,6 +152,51 @@ func TestCaptureStates(t *testing.T) {
 		if got[coll] != w {
 			t.Errorf("capture of %s = %q, want %q", coll, got[coll], w)
 		}
+	}
+}
+
+// TestEventTriggersServeEveryRole: pgfeed's event triggers fire for every
+// role's DDL; a role with no access to the pgfeed schema still creates,
+// alters and drops its tables, and dropping one that is tracked still
+// forgets it.
+func TestEventTriggersServeEveryRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, db := storetest.OpenMigrated(t, "")
+	role := fmt.Sprintf("pgfeed_ddl_%d", os.Getpid())
+	storetest.Exec(t, u, fmt.Sprintf(`CREATE ROLE %[1]s; GRANT CREATE ON SCHEMA public TO %[1]s`, role))
+	t.Cleanup(func() {
+		db.Pool().Exec(ctx, "DROP OWNED BY "+role)
+		db.Pool().Exec(ctx, "DROP ROLE "+role)
+	})
+	as := func(sql string) error {
+		_, err := db.Pool().Exec(ctx, fmt.Sprintf("SET ROLE %s; %s; RESET ROLE", role, sql))
+		if err != nil {
+			db.Pool().Exec(ctx, "RESET ROLE")
+		}
+		return err
+	}
+	for _, sql := range []string{
+		`CREATE TABLE notes (id int PRIMARY KEY, body text)`,
+		`ALTER TABLE notes ADD COLUMN at timestamptz`,
+		`CREATE TABLE drafts (id int PRIMARY KEY)`,
+		`DROP TABLE drafts`,
+	} {
+		if err := as(sql); err != nil {
+			t.Errorf("%s, as a role with no rights on pgfeed: %v", sql, err)
+		}
+	}
+	if _, err := db.Track(ctx, "notes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := as(`DROP TABLE notes`); err != nil {
+		t.Fatalf("dropping its tracked table: %v", err)
+	}
+	var tracked, removed int
+	err := db.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM pgfeed.tracked),
+		(SELECT count(*) FROM pgfeed.changes WHERE collection = 'notes' AND op = 'x')`).Scan(&tracked, &removed)
+	if err != nil || tracked != 0 || removed != 1 {
+		t.Errorf("after the drop: %d tracked tables, %d removal entries, %v; want 0 and 1", tracked, removed, err)
 	}
 }
 
