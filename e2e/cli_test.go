@@ -159,10 +159,10 @@ func TestCLIErrors(t *testing.T) {
 		{"migrate without privileges", []string{"DATABASE_URL=" + limitedEmpty}, []string{"migrate", "up"}, 1, "permission denied"},
 		{"track without privileges", []string{"DATABASE_URL=" + limited}, []string{"track", "nokey"}, 1, "permission denied"},
 		{"missing table", []string{"DATABASE_URL=" + u}, []string{"track", "public.nope"}, 1, `relation "public.nope" does not exist`},
-		{"view", []string{"DATABASE_URL=" + u}, []string{"track", "aview"}, 1, "only ordinary tables"},
+		{"view", []string{"DATABASE_URL=" + u}, []string{"track", "aview"}, 1, "only ordinary and partitioned tables"},
 		{"no primary key", []string{"DATABASE_URL=" + u}, []string{"track", "nokey"}, 1, "has no primary key"},
 		{"already tracked", []string{"DATABASE_URL=" + u}, []string{"track", "tracked"}, 1, "already tracked"},
-		{"partition", []string{"DATABASE_URL=" + u}, []string{"track", "parted_low"}, 1, "it is a partition or child of parted"},
+		{"partition", []string{"DATABASE_URL=" + u}, []string{"track", "parted_low"}, 1, "it is a partition of parted"},
 		{"untrack not tracked", []string{"DATABASE_URL=" + u}, []string{"untrack", "nokey"}, 1, "is not tracked"},
 		{"injection-looking name", []string{"DATABASE_URL=" + u}, []string{"track", "tracked; DROP TABLE tracked"}, 1, "invalid name syntax"},
 	}

@@ -93,24 +93,39 @@ CREATE TABLE pgfeed.tracked (
     tracked_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- capture_functions returns the capture trigger functions track made for the
+-- table tbl (none when it is not tracked).
+CREATE FUNCTION pgfeed.capture_functions(tbl regclass) RETURNS oid[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(p.oid), '{}')
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pgfeed'::pg_catalog.regnamespace
+      AND p.proname::text IN (SELECT 'capture_' || tbl::oid || '_' || f FROM unnest(ARRAY['ins', 'upd', 'del', 'trunc']) f)
+$$;
+
 -- capture says which writes a table's capture triggers record: 'always'
 -- (every write), 'origin' (not those made with session_replication_role =
 -- replica, as logical replication applies them), 'disabled' (a trigger is
 -- disabled, or fires only for replicas: ordinary writes go unrecorded) or
--- 'incomplete' (a trigger was dropped).
+-- 'incomplete' (a trigger was dropped, a partition has none, or a table that
+-- is no longer a partition still has them). A partitioned table's state
+-- covers its partitions.
 CREATE VIEW pgfeed.tables AS
 SELECT t.collection, t.rel, t.key, t.tracked_at,
        (SELECT CASE
-                   WHEN count(*) < 4 THEN 'incomplete'
+                   WHEN count(*) FILTER (WHERE g.tgrelid = ANY (m.rels)) < 4 * cardinality(m.rels)
+                        OR bool_or(NOT g.tgrelid = ANY (m.rels)) THEN 'incomplete'
                    WHEN bool_or(g.tgenabled IN ('D', 'R')) THEN 'disabled'
                    WHEN bool_and(g.tgenabled = 'A') THEN 'always'
                    ELSE 'origin'
                END
         FROM pg_catalog.pg_trigger g
-        WHERE g.tgrelid = t.rel
-          AND g.tgname IN ('pgfeed_capture_ins', 'pgfeed_capture_upd', 'pgfeed_capture_del', 'pgfeed_capture_trunc')) AS capture
+        WHERE g.tgfoid = ANY (pgfeed.capture_functions(t.rel))) AS capture
 FROM pgfeed.tracked t
 JOIN pg_catalog.pg_class c ON c.oid = t.rel
+CROSS JOIN LATERAL (
+    SELECT ARRAY(SELECT t.rel::oid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(t.rel) p) AS rels
+) m
 ORDER BY t.collection;
 
 -- The lock that serialises steps and pruning: 0x70676664 is "pgfd".
@@ -329,6 +344,52 @@ LANGUAGE sql STABLE AS $$
     WHERE i.indrelid = tbl AND i.indisprimary
 $$;
 
+-- capture_on creates on rel (tbl itself, or one of its partitions) the four
+-- triggers that record its writes as tbl's, and makes them fire whatever the
+-- session's replication role, so that the writes logical replication
+-- applies, and those made with session_replication_role = replica, are
+-- recorded too. Only the owner of rel may set that: for anyone else it
+-- returns the statement the owner should run.
+CREATE FUNCTION pgfeed.capture_on(tbl regclass, rel regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_fn     text := 'pgfeed.capture_' || tbl::oid;
+    v_always text := format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
+                            'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', rel);
+BEGIN
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', rel, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', rel, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', rel, v_fn);
+    EXECUTE format('CREATE TRIGGER pgfeed_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_trunc()', rel, v_fn);
+    IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = rel), 'USAGE') THEN
+        EXECUTE v_always;
+        RETURN NULL;
+    END IF;
+    RETURN v_always;
+END
+$$;
+
+-- record_rows journals every row of rel (not of its partitions) as created
+-- ('c') or deleted ('d') in collection coll, in chunks of 100: what a
+-- TRUNCATE removes, or what a partition brings to or takes from a tracked
+-- partitioned table. Row security is off, so that a query a policy would
+-- filter fails instead of leaving the hidden rows unrecorded.
+CREATE FUNCTION pgfeed.record_rows(rel regclass, coll text, op "char") RETURNS void
+LANGUAGE plpgsql SET row_security = off AS $$
+BEGIN
+    EXECUTE format($q$
+        INSERT INTO pgfeed.changes (collection, op, %s)
+        SELECT $1, $2, pg_catalog.json_agg(r.n ORDER BY r.i)
+        FROM (SELECT pgfeed_row AS n, pg_catalog.row_number() OVER () AS i FROM ONLY %s pgfeed_row) r
+        GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
+        ORDER BY pg_catalog.min(r.i)$q$,
+        CASE op WHEN 'c' THEN 'data' ELSE 'old' END,
+        (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel))
+    USING coll, op;
+END
+$$;
+
 -- track installs change capture on a table. The trigger functions are made
 -- per table, so that the primary key join and the collection name are plain
 -- SQL, planned once per session.
@@ -353,8 +414,8 @@ BEGIN
     SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = tbl;
-    IF v_kind IS DISTINCT FROM 'r' THEN
-        RAISE EXCEPTION 'pgfeed can track only ordinary tables, and % is not one', tbl
+    IF v_kind IS NULL OR v_kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'pgfeed can track only ordinary and partitioned tables, and % is not one', tbl
             USING ERRCODE = 'wrong_object_type';
     END IF;
     IF v_schema = 'pgfeed' THEN
@@ -365,13 +426,21 @@ BEGIN
     END IF;
     -- A statement on a parent table fires the parent's statement triggers
     -- only: the partition's or child's rows it changes would go unseen, and
-    -- so would a parent's rows written through a child.
+    -- so would a parent's rows written through a child. A partitioned table
+    -- is tracked whole, from its root: its partitions get triggers too (see
+    -- pgfeed.follow_partitions).
+    v_other := pg_catalog.pg_partition_root(tbl);
+    IF v_other IS DISTINCT FROM tbl AND v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'pgfeed cannot track %: it is a partition of %, and statements on % would change it unseen', tbl, v_other, v_other
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('track the partitioned table, which records the writes to all its partitions: SELECT pgfeed.track(%L)', v_other);
+    END IF;
     SELECT i.inhparent INTO v_other FROM pg_catalog.pg_inherits i WHERE i.inhrelid = tbl LIMIT 1;
     IF v_other IS NOT NULL THEN
-        RAISE EXCEPTION 'pgfeed cannot track %: it is a partition or child of %, and statements on % would change it unseen', tbl, v_other, v_other
+        RAISE EXCEPTION 'pgfeed cannot track %: it is a child of %, and statements on % would change it unseen', tbl, v_other, v_other
             USING ERRCODE = 'wrong_object_type';
     END IF;
-    SELECT i.inhrelid INTO v_other FROM pg_catalog.pg_inherits i WHERE i.inhparent = tbl LIMIT 1;
+    SELECT i.inhrelid INTO v_other FROM pg_catalog.pg_inherits i WHERE i.inhparent = tbl AND v_kind = 'r' LIMIT 1;
     IF v_other IS NOT NULL THEN
         RAISE EXCEPTION 'pgfeed cannot track %: it has inheritance children (%), whose rows would change unseen', tbl, v_other
             USING ERRCODE = 'wrong_object_type';
@@ -430,37 +499,21 @@ BEGIN
 
         $f$, v_fn, v_collection, v_join, v_key[1], v_wake);
 
-    -- Inserts, deletes and TRUNCATE: one set of rows, one op, one column.
-    -- The first statement aggregates at most 101 rows and writes them only
-    -- when there are 1 to 100, so that a small statement costs one query;
-    -- when it wrote nothing, a second one writes the rows, if any, in
-    -- chunks. The test between them is a plain expression: written with an
-    -- EXISTS on the rows, it was a query of its own on every statement
-    -- (15-20% of the trigger's cost for a single-row INSERT).
-    --
-    -- TRUNCATE has no transition table: a trigger before it reads the rows
-    -- it is about to remove. It holds the table exclusively, so every other
-    -- writer has finished; but a snapshot older than the statement (in
-    -- REPEATABLE READ or SERIALIZABLE) would miss rows committed since, and
-    -- TRUNCATE would remove them unrecorded, so there it is refused. Row
-    -- security would hide rows the same way: with it off, a query that a
-    -- policy would filter fails instead.
-    FOR v_one IN SELECT * FROM (VALUES
-        ('ins', 'new_rows', 'c', 'data', '', ''),
-        ('del', 'old_rows', 'd', 'old', '', ''),
-        ('trunc', format('ONLY %I.%I', v_schema, v_name), 'd', 'old', 'SET row_security = off',
-         'IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN '
-         'RAISE EXCEPTION ''pgfeed cannot record a TRUNCATE of % under % isolation: rows committed after the transaction began would be removed unseen'', '
-         'TG_RELID::pg_catalog.regclass, pg_catalog.current_setting(''transaction_isolation'') '
-         'USING ERRCODE = ''feature_not_supported'', HINT = ''run the TRUNCATE in a READ COMMITTED transaction, or use DELETE''; END IF;')
-    ) AS o (suffix, tbl, op, col, settings, guard) LOOP
+    -- Inserts and deletes: one set of rows, one op, one column. The first
+    -- statement aggregates at most 101 rows and writes them only when there
+    -- are 1 to 100, so that a small statement costs one query; when it wrote
+    -- nothing, a second one writes the rows, if any, in chunks. The test
+    -- between them is a plain expression: written with an EXISTS on the
+    -- rows, it was a query of its own on every statement (15-20% of the
+    -- trigger's cost for a single-row INSERT).
+    FOR v_one IN SELECT * FROM (VALUES ('ins', 'new_rows', 'c', 'data'), ('del', 'old_rows', 'd', 'old'))
+        AS o (suffix, tbl, op, col) LOOP
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s_%2$s() RETURNS trigger
-            LANGUAGE plpgsql SECURITY DEFINER %9$s AS $body$
+            LANGUAGE plpgsql SECURITY DEFINER AS $body$
             DECLARE
                 v_written bigint;
             BEGIN
-                %8$s
                 INSERT INTO pgfeed.changes (collection, op, %5$s)
                 SELECT %6$L, %4$L, pg_catalog.json_agg(r.pgfeed_row)
                 FROM (SELECT pgfeed_row FROM %3$s pgfeed_row LIMIT 101) r
@@ -476,24 +529,38 @@ BEGIN
                 %7$s
                 RETURN NULL;
             END $body$;
-            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake, v_one.guard, v_one.settings);
+            $f$, v_fn, v_one.suffix, v_one.tbl, v_one.op, v_one.col, v_collection, v_wake);
     END LOOP;
 
-    EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', tbl, v_fn);
-    EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', tbl, v_fn);
-    EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', tbl, v_fn);
-    EXECUTE format('CREATE TRIGGER pgfeed_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_trunc()', tbl, v_fn);
-    -- Capture fires whatever the session's replication role, so that the
-    -- writes logical replication applies, and those made with
-    -- session_replication_role = replica, are recorded too. Only the
-    -- table's owner may set this.
-    v_always := format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
-                       'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', tbl);
-    IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'USAGE') THEN
-        EXECUTE v_always;
-    ELSE
+    -- TRUNCATE has no transition table: a trigger before it reads the rows
+    -- of the table it fires on (for a partitioned table, each partition's
+    -- trigger reads that partition). It holds the table exclusively, so
+    -- every other writer has finished; but a snapshot older than the
+    -- statement (in REPEATABLE READ or SERIALIZABLE) would miss rows
+    -- committed since, and TRUNCATE would remove them unrecorded, so there it
+    -- is refused.
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION %1$s_trunc() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER AS $body$
+        BEGIN
+            IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+                RAISE EXCEPTION 'pgfeed cannot record a TRUNCATE of %% under %% isolation: rows committed after the transaction began would be removed unseen',
+                        TG_RELID::pg_catalog.regclass, pg_catalog.current_setting('transaction_isolation')
+                    USING ERRCODE = 'feature_not_supported', HINT = 'run the TRUNCATE in a READ COMMITTED transaction, or use DELETE';
+            END IF;
+            PERFORM pgfeed.record_rows(TG_RELID, %2$L, 'd');
+            %3$s
+            RETURN NULL;
+        END $body$;
+        $f$, v_fn, v_collection, v_wake);
+
+    SELECT string_agg(a.sql, '; ') INTO v_always
+    FROM (SELECT pgfeed.capture_on(tbl, tbl) AS sql
+          UNION ALL
+          SELECT pgfeed.capture_on(tbl, m.relid) FROM pg_catalog.pg_partition_tree(tbl) m WHERE m.relid OPERATOR(pg_catalog.<>) tbl) a;
+    IF v_always IS NOT NULL THEN
         RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
-            USING HINT = 'as its owner, run: ' || v_always;
+            USING HINT = 'as the owner, run: ' || v_always;
     END IF;
 
     INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);
@@ -541,7 +608,27 @@ $$;
 -- ALTER and DROP TABLE fail for roles with no access to the pgfeed schema.
 CREATE FUNCTION pgfeed.on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_part text;
 BEGIN
+    -- A partition's rows leave its tracked table with it, and are gone
+    -- before this runs: unless the tracked table goes too, refuse. (Its
+    -- triggers are listed among the dropped objects, with the table's
+    -- schema and name.)
+    SELECT pg_catalog.format('%I.%I', tb.address_names[1], tb.address_names[2]) INTO v_part
+    FROM pg_event_trigger_dropped_objects() tb
+    JOIN pg_event_trigger_dropped_objects() tg
+      ON tg.object_type = 'trigger' AND tg.address_names[3] = 'pgfeed_capture_ins'
+     AND tg.address_names[1:2] = tb.address_names
+    WHERE tb.object_type = 'table'
+      AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() o JOIN pgfeed.tracked t ON t.rel::oid = o.objid
+                      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pgfeed cannot record the rows that dropping % removes from the partitioned table it tracks', v_part
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'detach the partition first (its rows are recorded as deleted), then drop it';
+    END IF;
     PERFORM pgfeed.forget(t.rel::oid, t.collection)
     FROM pg_event_trigger_dropped_objects() o
     JOIN pgfeed.tracked t ON t.rel::oid = o.objid
@@ -549,23 +636,82 @@ BEGIN
 END
 $$;
 
+-- follow_partitions brings the triggers of the tracked partitioned table tbl
+-- in line with its partitions after DDL: a partition that joined (created
+-- by the command, listed in created, or attached) gets the triggers, and
+-- the rows an attached one brings are recorded as created; a table that left
+-- (detached) loses them, and its rows are recorded as deleted. As with
+-- TRUNCATE, an older snapshot would miss rows committed since it was taken,
+-- so that recording is refused outside READ COMMITTED.
+CREATE FUNCTION pgfeed.follow_partitions(tbl regclass, created oid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_coll  text := (SELECT t.collection FROM pgfeed.tracked t WHERE t.rel = tbl);
+    v_fns   oid[] := pgfeed.capture_functions(tbl);
+    v_moved boolean := false;
+    r       record;
+BEGIN
+    -- capture_on's ALTER TABLE fires pgfeed_alter again: it must not follow
+    -- the same partitions while this does.
+    PERFORM pg_catalog.set_config('pgfeed.following', 'on', true);
+    FOR r IN
+        SELECT m.relid, 'c' AS op FROM pg_catalog.pg_partition_tree(tbl) m
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = m.relid AND g.tgfoid = ANY (v_fns))
+        UNION ALL
+        SELECT DISTINCT g.tgrelid, 'd' FROM pg_catalog.pg_trigger g
+        WHERE g.tgfoid = ANY (v_fns) AND g.tgrelid NOT IN (SELECT m.relid FROM pg_catalog.pg_partition_tree(tbl) m)
+    LOOP
+        IF r.op = 'c' AND r.relid = ANY (created) THEN
+            PERFORM pgfeed.capture_on(tbl, r.relid);
+            CONTINUE;
+        END IF;
+        IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'pgfeed cannot record the rows % % % under % isolation: rows committed after the transaction began would be missed',
+                    r.relid::regclass, CASE r.op WHEN 'c' THEN 'brings to' ELSE 'takes from' END, tbl,
+                    pg_catalog.current_setting('transaction_isolation')
+                USING ERRCODE = 'feature_not_supported', HINT = 'attach or detach partitions in a READ COMMITTED transaction';
+        END IF;
+        PERFORM pgfeed.record_rows(r.relid, v_coll, r.op::"char");
+        v_moved := true;
+        IF r.op = 'c' THEN
+            PERFORM pgfeed.capture_on(tbl, r.relid);
+        ELSE
+            EXECUTE format('DROP TRIGGER pgfeed_capture_ins ON %1$s; DROP TRIGGER pgfeed_capture_upd ON %1$s; '
+                           'DROP TRIGGER pgfeed_capture_del ON %1$s; DROP TRIGGER pgfeed_capture_trunc ON %1$s', r.relid::regclass);
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('pgfeed.following', '', true);
+    IF v_moved AND NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
+        PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
+    END IF;
+END
+$$;
+
 -- A tracked table keeps what track checked and built its triggers on: the
--- ALTER TABLE or CREATE TABLE that would make it a partition, an
--- inheritance child or parent (see track), or change its primary key or a
--- key column's name (the update trigger pairs rows by them), is refused.
--- Only the tables the command touched are looked at.
+-- ALTER TABLE or CREATE TABLE that would make it a partition or an
+-- inheritance child, or an ordinary one a parent (see track), or change its
+-- primary key or a key column's name (the update trigger pairs rows by
+-- them), is refused. A tracked partitioned table follows its partitions as
+-- they are created, attached and detached. Only the tables the command
+-- touched are looked at.
 CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r       record;
     v_rels  oid[];
+    v_new   oid[];
 BEGIN
-    SELECT array_agg(c.objid) INTO v_rels
+    IF pg_catalog.current_setting('pgfeed.following', true) = 'on' THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(c.objid), coalesce(array_agg(c.objid) FILTER (WHERE c.command_tag = 'CREATE TABLE'), '{}')
+    INTO v_rels, v_new
     FROM pg_catalog.pg_event_trigger_ddl_commands() c
     WHERE c.classid = 'pg_catalog.pg_class'::regclass;
     SELECT t.rel, i.inhrelid::regclass AS child, i.inhparent::regclass AS parent INTO r
     FROM pg_catalog.pg_inherits i
-    JOIN pgfeed.tracked t ON t.rel::oid IN (i.inhrelid, i.inhparent)
+    JOIN pgfeed.tracked t ON t.rel::oid = i.inhrelid
+      OR (t.rel::oid = i.inhparent AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.rel) = 'r')
     WHERE i.inhrelid = ANY (v_rels) OR i.inhparent = ANY (v_rels)
     LIMIT 1;
     IF FOUND THEN
@@ -584,6 +730,9 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('untrack it first, and track it again after: SELECT pgfeed.untrack(%L)', r.rel);
     END IF;
+    PERFORM pgfeed.follow_partitions(t.rel, v_new)
+    FROM pgfeed.tracked t
+    WHERE t.rel::oid IN (SELECT pg_catalog.pg_partition_root(x) FROM unnest(v_rels) x);
 END
 $$;
 
