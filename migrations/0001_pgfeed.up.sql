@@ -93,6 +93,13 @@ CREATE TABLE pgfeed.tracked (
     tracked_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- captured returns the tables whose writes record into tbl's collection: tbl
+-- and, for a partitioned table, every partition in its tree.
+CREATE FUNCTION pgfeed.captured(tbl regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE AS $$
+    SELECT tbl UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p
+$$;
+
 -- capture_functions returns the capture trigger functions track made for the
 -- table tbl (none when it is not tracked).
 CREATE FUNCTION pgfeed.capture_functions(tbl regclass) RETURNS oid[]
@@ -124,7 +131,7 @@ SELECT t.collection, t.rel, t.key, t.tracked_at,
 FROM pgfeed.tracked t
 JOIN pg_catalog.pg_class c ON c.oid = t.rel
 CROSS JOIN LATERAL (
-    SELECT ARRAY(SELECT t.rel::oid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(t.rel) p) AS rels
+    SELECT ARRAY(SELECT pgfeed.captured(t.rel)::oid) AS rels
 ) m
 ORDER BY t.collection;
 
@@ -430,7 +437,7 @@ BEGIN
     -- is tracked whole, from its root: its partitions get triggers too (see
     -- pgfeed.follow_partitions).
     v_other := pg_catalog.pg_partition_root(tbl);
-    IF v_other IS DISTINCT FROM tbl AND v_other IS NOT NULL THEN
+    IF v_other <> tbl THEN
         RAISE EXCEPTION 'pgfeed cannot track %: it is a partition of %, and statements on % would change it unseen', tbl, v_other, v_other
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('track the partitioned table, which records the writes to all its partitions: SELECT pgfeed.track(%L)', v_other);
@@ -555,9 +562,7 @@ BEGIN
         $f$, v_fn, v_collection, v_wake);
 
     SELECT string_agg(a.sql, '; ') INTO v_always
-    FROM (SELECT pgfeed.capture_on(tbl, tbl) AS sql
-          UNION ALL
-          SELECT pgfeed.capture_on(tbl, m.relid) FROM pg_catalog.pg_partition_tree(tbl) m WHERE m.relid OPERATOR(pg_catalog.<>) tbl) a;
+    FROM (SELECT pgfeed.capture_on(tbl, m) AS sql FROM pgfeed.captured(tbl) m) a;
     IF v_always IS NOT NULL THEN
         RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
             USING HINT = 'as the owner, run: ' || v_always;
