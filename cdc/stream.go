@@ -415,9 +415,16 @@ func (s *Stream) advanceHead(head int64) {
 // transactions keep committing it steps every Busy interval (less often
 // under heavy load, see busyInterval), and writers stay silent. When the
 // journal has been quiet for Linger it takes the gate lock (see the
-// migration's "Wake-ups"), which waits for every silent writer to commit,
-// steps once more, and then waits: the next writer sends a NOTIFY, and the
-// fallback poll bounds the wait if one is ever lost.
+// migration's "Wake-ups"), steps once more, and then waits: the next writer
+// sends a NOTIFY, and the fallback poll bounds the wait if one is ever lost.
+//
+// The gate is taken only when it is free, that is when every silent writer
+// has ended, and never waited for: while a request for it waits, every
+// writer's try of it fails, so each writer transaction would send a NOTIFY
+// for as long as one that wrote earlier stays open (a session left idle in
+// a transaction, a prepared transaction). While such a transaction keeps
+// the gate, the sequencer stays busy and steps less often, every Busy times
+// maxBusyFactor at most.
 func (s *Stream) sequence(ctx context.Context) error {
 	for !s.leader.Load() {
 		select {
@@ -430,11 +437,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var gated chan error // receives the result of taking the gate
 	defer func() {
-		if gated != nil {
-			<-gated
-		}
 		gate.Close() // closing the session opens the gate
 		s.idle.Store(false)
 	}()
@@ -444,6 +447,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 	defer timer.Stop()
 	idle := false
 	lastWork, empty := time.Now(), 0
+	held := 0 // tries of the gate that found it held since the last work
 	// Other instances learn the head from the steps' NOTIFYs. While none
 	// reads, steps send none (see pgfeed.step_read): an instance that
 	// starts is seen within othersEvery, and until then finds new changes
@@ -470,13 +474,20 @@ func (s *Stream) sequence(ctx context.Context) error {
 				idle, lastWork, empty = false, time.Now(), 0
 				s.idle.Store(false)
 			}
-		case err := <-gated:
-			gated = nil
+		}
+		// Go idle only after several empty steps and Linger without work, so
+		// that slow steps on a loaded server do not make writers NOTIFY.
+		if !idle && empty >= 3 && time.Since(lastWork) >= s.opts.Linger {
+			ok, err := gate.TryLock(ctx, gateKey)
 			if err != nil {
 				return fmt.Errorf("take gate: %w", err)
 			}
-			idle = true
-			s.idle.Store(true)
+			if ok {
+				idle, held = true, 0
+				s.idle.Store(true)
+			} else {
+				held++
+			}
 		}
 		s.mu.Lock()
 		room := maxHanded - len(s.handed)
@@ -502,7 +513,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 			wait = busyInterval(s.opts.Busy, pos-head)
 			s.advanceHead(pos)
 			signal(s.readSig)
-			lastWork, empty = time.Now(), 0
+			lastWork, empty, held = time.Now(), 0, 0
 			if idle {
 				// The step after taking the gate found work: stay busy.
 				if err := gate.Unlock(ctx, gateKey); err != nil {
@@ -514,15 +525,12 @@ func (s *Stream) sequence(ctx context.Context) error {
 		} else {
 			empty++
 		}
-		// Go idle only after several empty steps and Linger without work, so
-		// that slow steps on a loaded server do not make writers NOTIFY.
-		if !idle && gated == nil && empty >= 3 && time.Since(lastWork) >= s.opts.Linger {
-			gated = make(chan error, 1)
-			go func() { gated <- gate.Lock(ctx, gateKey) }()
-		}
-		if idle {
+		switch {
+		case idle:
 			timer.Reset(s.opts.Poll)
-		} else {
+		case held > 0:
+			timer.Reset(s.opts.Busy * time.Duration(min(held+1, maxBusyFactor)))
+		default:
 			timer.Reset(wait)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
@@ -141,4 +142,74 @@ func trackedStream(t *testing.T, opts cdc.Options) (string, *store.DB, *collecto
 	u, db := storetest.OpenMigrated(t, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
 	sink := newCollector()
 	return u, db, sink, runStream(t, db, sink, opts)
+}
+
+// TestOpenWriterKeepsOthersSilent: a transaction that wrote a tracked table
+// while the sequencer was busy holds the gate, shared, until it ends. The
+// sequencer must not queue for the gate behind it: while an exclusive
+// request waits, every writer's try of the gate fails, so each transaction
+// would send a NOTIFY (the cost pgfeed's design avoids) for as long as that
+// transaction stays open, a forgotten session's for hours.
+func TestOpenWriterKeepsOthersSilent(t *testing.T) {
+	t.Parallel()
+	u, db, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: time.Minute, Linger: 50 * time.Millisecond})
+	ctx := context.Background()
+
+	// Wake the sequencer, and write in a transaction that stays open while
+	// it is busy.
+	storetest.Exec(t, u, `INSERT INTO w VALUES (0)`)
+	sink.waitFor(t, 1, 5*time.Second)
+	long, err := db.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Rollback(ctx)
+	if _, err := long.Exec(ctx, `INSERT INTO w VALUES (-1)`); err != nil {
+		t.Fatal(err)
+	}
+	var shared bool
+	if err := long.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+		AND objid = pgfeed.gate_key() AND mode = 'ShareLock' AND granted)`).Scan(&shared); err != nil {
+		t.Fatal(err)
+	}
+	if !shared {
+		t.Fatal("the open transaction's write found the sequencer idle: this test needs it busy")
+	}
+
+	listen, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(ctx)
+	if _, err := listen.Exec(ctx, `LISTEN pgfeed_wake`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // six times Linger: the sequencer would go idle now
+	for i := 1; i <= 20; i++ {
+		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
+	}
+	sink.waitFor(t, 21, 5*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	notifies := 0
+	for ; ; notifies++ {
+		if _, err := listen.WaitForNotification(wctx); err != nil {
+			break
+		}
+	}
+	if notifies != 0 {
+		t.Fatalf("%d of 20 transactions sent a NOTIFY while another stayed open", notifies)
+	}
+
+	// The open transaction's change arrives when it commits, and then the
+	// sequencer goes idle.
+	if err := long.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, 22, 5*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); !s.Stats().Idle; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sequencer never went idle: %+v", s.Stats())
+		}
+	}
 }

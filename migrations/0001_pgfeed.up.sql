@@ -14,8 +14,10 @@
 -- tries the gate in shared mode: when that succeeds the sequencer is busy
 -- (polling) and the writer stays silent, holding the shared lock until it
 -- commits; when it fails the writer sends one NOTIFY. To go idle the
--- sequencer must take the gate, which waits for every silent writer to
--- commit, and then steps once more: so no commit can be missed.
+-- sequencer must take the gate, which it can only once every silent writer
+-- has ended, and then steps once more: so no commit can be missed. It tries
+-- the gate and never queues for it: a queued request would make every
+-- writer's try fail, and so NOTIFY, while a silent writer stays open.
 --
 -- Sequencing: pgfeed.step() gives committed transactions gap-free positions in
 -- pgfeed.txlog, in an order that respects commit order for every row. Readers

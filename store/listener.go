@@ -55,21 +55,16 @@ func (l *Listener) Wait(ctx context.Context, timeout time.Duration) (*pgconn.Not
 	return n, nil
 }
 
-// TryLock tries to take a session-level advisory lock on the listener's
-// connection; it is held until the connection closes.
+// TryLock tries to take a session-level advisory lock exclusively on the
+// listener's connection, without waiting; it is held until Unlock or until
+// the connection closes.
 func (l *Listener) TryLock(ctx context.Context, key int64) (bool, error) {
 	var ok bool
 	err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
 	return ok, err
 }
 
-// Lock takes a session-level advisory lock exclusively, waiting for it.
-func (l *Listener) Lock(ctx context.Context, key int64) error {
-	_, err := l.conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key)
-	return err
-}
-
-// Unlock releases a session-level advisory lock taken by Lock.
+// Unlock releases a session-level advisory lock taken by TryLock.
 func (l *Listener) Unlock(ctx context.Context, key int64) error {
 	_, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
 	return err
