@@ -179,7 +179,7 @@ func replayWorkload(tb testing.TB, db *store.DB, changes []cdc.Change) int {
 // and immediate) while writers run; still nothing is lost or duplicated.
 func TestSurvivesKilledConnectionsAndRestarts(t *testing.T) {
 	t.Parallel()
-	cluster := storetest.NewCluster(t)
+	cluster := storetest.NewCluster(t, nil)
 	admin := cluster.URL("postgres")
 	storetest.Exec(t, admin, `CREATE DATABASE app`)
 	u := cluster.URL("app")

@@ -2,6 +2,8 @@ package cdc_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,19 +21,8 @@ import (
 func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	t.Parallel()
 	u, db, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: time.Minute, Linger: 500 * time.Millisecond})
-
-	waitIdle := func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !s.Stats().Idle {
-			if time.Now().After(deadline) {
-				t.Fatalf("sequencer never went idle: %+v", s.Stats())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	for i := 1; i <= 3; i++ {
-		waitIdle()
+		waitIdle(t, s)
 		before := s.Stats().Wakeups
 		start := time.Now()
 		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
@@ -43,7 +34,7 @@ func TestIdleSequencerWakesOnNotify(t *testing.T) {
 	}
 
 	// Busy: writes that follow each other within Linger send no NOTIFY.
-	waitIdle()
+	waitIdle(t, s)
 	storetest.Exec(t, u, `INSERT INTO w VALUES (100)`)
 	sink.waitFor(t, 4, 5*time.Second)
 	before, reads := s.Stats().Wakeups, s.Stats().Reads
@@ -207,9 +198,79 @@ func TestOpenWriterKeepsOthersSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink.waitFor(t, 22, 5*time.Second)
+	waitIdle(t, s)
+}
+
+// TestPreparedTransactions: a transaction that sent a NOTIFY cannot be
+// prepared, so sessions that use two-phase commit set pgfeed.wake to off.
+// Their writes prepare whether the sequencer is idle or busy, and arrive
+// once committed: by the fallback poll while the sequencer is idle.
+func TestPreparedTransactions(t *testing.T) {
+	t.Parallel()
+	cluster := storetest.NewCluster(t, map[string]string{"max_prepared_transactions": "4"})
+	storetest.Exec(t, cluster.URL("postgres"), `CREATE DATABASE app`)
+	u := cluster.URL("app")
+	storetest.Migrate(t, u)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w')`)
+	sink := newCollector()
+	s := runStream(t, storetest.Open(t, u), sink, cdc.Options{From: 0, Poll: 200 * time.Millisecond, Linger: 500 * time.Millisecond})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET pgfeed.wake = off`); err != nil {
+		t.Fatal(err)
+	}
+	prepare := func(id int) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`BEGIN; INSERT INTO w VALUES (%d); PREPARE TRANSACTION 'w%d'`, id, id)); err != nil {
+			t.Fatalf("prepare a write to w (sequencer idle: %v): %v", s.Stats().Idle, err)
+		}
+	}
+
+	waitIdle(t, s)
+	prepare(1)
+	// Busy: a write from another session wakes the sequencer.
+	storetest.Exec(t, u, `INSERT INTO w VALUES (2)`)
+	sink.waitFor(t, 1, 5*time.Second)
+	prepare(3)
+	var held bool // the prepared transaction keeps the gate the busy sequencer opened
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid IS NULL
+		AND objid = pgfeed.gate_key() AND mode = 'ShareLock' AND granted)`).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	if !held {
+		t.Fatal("the second prepared write found the sequencer idle: this test needs it busy")
+	}
+	for _, id := range []int{1, 3} {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMIT PREPARED 'w%d'`, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.waitFor(t, 3, 5*time.Second)
+	waitIdle(t, s)
+	prepare(4)
+	if _, err := conn.Exec(ctx, `COMMIT PREPARED 'w4'`); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, 4, 5*time.Second)
+	var ids []string
+	for _, c := range sink.all() {
+		ids = append(ids, string(c.New[0]))
+	}
+	if got := strings.Join(ids, " "); got != `{"id":2} {"id":1} {"id":3} {"id":4}` {
+		t.Fatalf("stream: %s", got)
+	}
+}
+
+// waitIdle waits until the sequencer is idle.
+func waitIdle(tb testing.TB, s *cdc.Stream) {
+	tb.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !s.Stats().Idle; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("sequencer never went idle: %+v", s.Stats())
+			tb.Fatalf("sequencer never went idle: %+v", s.Stats())
 		}
 	}
 }

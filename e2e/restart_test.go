@@ -30,7 +30,7 @@ func waitStatus(t *testing.T, url string, want int) {
 // clients stay connected, and changes flow again without a resubscribe.
 func TestServeDatabaseRestart(t *testing.T) {
 	t.Parallel()
-	c := storetest.NewCluster(t)
+	c := storetest.NewCluster(t, nil)
 	u := c.URL("postgres")
 	storetest.Migrate(t, u)
 	storetest.Exec(t, u, `

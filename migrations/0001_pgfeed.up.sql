@@ -10,7 +10,7 @@
 -- (see "Wake-ups" below), so a busy system pays no NOTIFY.
 --
 -- Wake-ups: while the sequencer is idle it holds the gate lock
--- (pg_advisory_lock(pgfeed.gate_key())) exclusively. Each capture trigger
+-- (a session advisory lock on pgfeed.gate_key()) exclusively. Each capture trigger
 -- tries the gate in shared mode: when that succeeds the sequencer is busy
 -- (polling) and the writer stays silent, holding the shared lock until it
 -- commits; when it fails the writer sends one NOTIFY. To go idle the
@@ -18,6 +18,11 @@
 -- has ended, and then steps once more: so no commit can be missed. It tries
 -- the gate and never queues for it: a queued request would make every
 -- writer's try fail, and so NOTIFY, while a silent writer stays open.
+--
+-- A transaction that sent a NOTIFY cannot be prepared (PREPARE
+-- TRANSACTION): sessions that prepare transactions set pgfeed.wake to off,
+-- and then never send one; while the sequencer is idle their changes wait
+-- for its fallback poll.
 --
 -- Sequencing: pgfeed.step() gives committed transactions gap-free positions in
 -- pgfeed.txlog, in an order that respects commit order for every row. Readers
@@ -418,7 +423,8 @@ DECLARE
     -- Written into each function rather than called, to spare writers a
     -- function call per statement (see "Wake-ups" at the top).
     v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
-                         'PERFORM pg_catalog.pg_notify(''pgfeed_wake'', ''''); END IF;';
+                         'IF pg_catalog.current_setting(''pgfeed.wake'', true) IS DISTINCT FROM ''off'' THEN '
+                         'PERFORM pg_catalog.pg_notify(''pgfeed_wake'', ''''); END IF; END IF;';
 BEGIN
     SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -688,7 +694,8 @@ BEGIN
         END IF;
     END LOOP;
     PERFORM pg_catalog.set_config('pgfeed.following', '', true);
-    IF v_moved AND NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN
+    IF v_moved AND NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613)
+       AND pg_catalog.current_setting('pgfeed.wake', true) IS DISTINCT FROM 'off' THEN
         PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
     END IF;
 END

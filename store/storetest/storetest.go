@@ -163,12 +163,13 @@ func newDB(tb testing.TB, from string) string {
 }
 
 // NewCluster starts a local cluster of the test's own, for tests that stop
-// and restart the server. It is removed when the test ends.
-func NewCluster(tb testing.TB) *pglocal.Cluster {
+// and restart the server or need server settings (name → value, nil for
+// none). It is removed when the test ends.
+func NewCluster(tb testing.TB, settings map[string]string) *pglocal.Cluster {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := pglocal.Start(ctx, pglocal.Options{})
+	c, err := pglocal.Start(ctx, pglocal.Options{Settings: settings})
 	if err != nil {
 		tb.Fatalf("start local cluster: %v", err)
 	}
