@@ -474,7 +474,25 @@ BEGIN
     END IF;
 
     v_collection := CASE WHEN v_schema = 'public' THEN v_name ELSE v_schema || '.' || v_name END;
-    SELECT string_agg(format('pgfeed_new.%1$I OPERATOR(pg_catalog.=) pgfeed_old.%1$I', k), ' AND ') INTO v_join FROM unnest(v_key) k;
+    -- The update trigger pairs old and new rows by key, and keys that
+    -- clients see as different must not pair (an update that changes a key
+    -- arrives as a delete and a create). A key of a built-in type (or a
+    -- domain over one) is compared with its type's equality, any other as
+    -- text: the equality of an extension's type is not in pg_catalog (the
+    -- trigger's only schema), and it may call different keys equal (citext:
+    -- 'Ann' and 'ann'). Text is compared in the "C" collation, byte for byte,
+    -- as a nondeterministic collation may call 'Ann' and 'ann' equal too.
+    SELECT string_agg(format('pgfeed_new.%1$I%2$s OPERATOR(pg_catalog.=) pgfeed_old.%1$I%2$s%3$s', a.attname,
+                             CASE WHEN c.builtin THEN '' ELSE '::pg_catalog.text' END,
+                             CASE WHEN c.builtin AND a.attcollation = 0 THEN '' ELSE ' COLLATE pg_catalog."C"' END), ' AND ')
+    INTO v_join
+    FROM unnest(v_key) k
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = tbl AND a.attname = k
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    CROSS JOIN LATERAL (
+        SELECT b.typnamespace = 'pg_catalog'::regnamespace AS builtin
+        FROM pg_catalog.pg_type b WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+    ) c;
     v_fn := 'pgfeed.capture_' || tbl::oid;
 
     -- The functions run as their owner (SECURITY DEFINER), so that writers
