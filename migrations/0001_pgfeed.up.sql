@@ -81,9 +81,13 @@ CREATE TABLE pgfeed.sequencer (
     pending    xid8[] NOT NULL,  -- transactions in progress at the last step
     horizon    xid8 NOT NULL,    -- xmax of the last step's snapshot: transactions
                                  -- from here on were not listed in pending
-    pruned_pos bigint NOT NULL   -- positions up to this one were pruned
+    pruned_pos bigint NOT NULL,  -- positions up to this one were pruned
+    -- The transaction that wrote this row: every update sets it, so that a
+    -- row written otherwise, by a restore, is told apart by its xmin (see
+    -- pgfeed.adopt_if_restored).
+    written_by xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
-INSERT INTO pgfeed.sequencer VALUES (true, 1, '{}', '0', 0);
+INSERT INTO pgfeed.sequencer (one, next_pos, pending, horizon, pruned_pos) VALUES (true, 1, '{}', '0', 0);
 
 -- Readers report how far they have read, so pruning never removes a change
 -- a live reader still needs.
@@ -150,6 +154,58 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824612::bigint $$;
 -- triggers have the number written into them, for speed.
 CREATE FUNCTION pgfeed.gate_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
+
+-- adopt_if_restored makes the sequencer's state this cluster's when a
+-- restore (pg_restore of a dump) wrote it, and says whether it dropped the
+-- journal. Run it with the step lock held, as step_read does.
+--
+-- The state's transaction ids (pending, horizon, the journal's xid column)
+-- are those of the cluster the dump came from. A restore into the same
+-- cluster, or into one whose ids are ahead of horizon, needs nothing: the
+-- new transactions are all above horizon, and history stays. Into a cluster
+-- whose ids are behind, new transactions below horizon would never be
+-- stamped, and once a step moved horizon down to this cluster's, the old
+-- rows above it would be stamped again. What was journaled until now
+-- cannot be told apart by transaction id, so it is dropped: positions go on
+-- from where they were, older cursors find them pruned (clients start over
+-- with a snapshot), and transactions still in progress are stamped when
+-- they commit.
+--
+-- The row was written by a restore when its xmin is not written_by, which
+-- every update of pgfeed's sets; the restore's full xid is the latest one
+-- with xmin's 32 bits.
+CREATE FUNCTION pgfeed.adopt_if_restored() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_snap     pg_snapshot := pg_current_snapshot();
+    v_xmax     bigint := pg_snapshot_xmax(v_snap)::text::bigint;
+    v_restored bigint;
+    v_horizon  bigint;
+    v_next     bigint;
+BEGIN
+    SELECT CASE WHEN q.xmin::text::bigint <> q.written_by::text::bigint % 4294967296
+                THEN v_xmax - ((v_xmax - q.xmin::text::bigint) % 4294967296 + 4294967296) % 4294967296 END,
+           q.horizon::text::bigint
+    INTO STRICT v_restored, v_horizon
+    FROM pgfeed.sequencer q;
+    IF v_restored IS NULL THEN
+        RETURN false;
+    ELSIF v_restored >= v_horizon THEN
+        UPDATE pgfeed.sequencer SET written_by = pg_current_xact_id();
+        RETURN false;
+    END IF;
+    -- The snapshot was taken first: a transaction that commits while this
+    -- runs has its rows deleted, or is in v_snap's xip, or above its xmax.
+    DELETE FROM pgfeed.changes;
+    DELETE FROM pgfeed.txlog;
+    UPDATE pgfeed.sequencer
+    SET pending = ARRAY(SELECT pg_snapshot_xip(v_snap)), horizon = pg_snapshot_xmax(v_snap),
+        pruned_pos = next_pos - 1, written_by = pg_current_xact_id()
+    RETURNING next_pos INTO v_next;
+    RAISE WARNING 'pgfeed: the journal was restored from a cluster whose transaction ids are ahead of this one''s; changes before position % were dropped', v_next;
+    RETURN true;
+END
+$$;
 
 -- step gives positions to every transaction that committed since the last
 -- step and returns the last position given so far (0 when none).
@@ -220,11 +276,16 @@ SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    s      pgfeed.sequencer%ROWTYPE;
+    s      record;
     v_next bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
-    SELECT * INTO STRICT s FROM pgfeed.sequencer;
+    SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
+    IF s.written::text::bigint <> s.written_by::text::bigint % 4294967296 AND pgfeed.adopt_if_restored() THEN
+        RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz
+                     FROM pgfeed.sequencer q;
+        RETURN;
+    END IF;
 
     RETURN QUERY
     WITH snap AS MATERIALIZED (
@@ -249,7 +310,8 @@ BEGIN
         UPDATE pgfeed.sequencer q
         SET next_pos = q.next_pos + t.n,
             pending = ARRAY(SELECT pg_snapshot_xip(snap) FROM snap),
-            horizon = (SELECT pg_snapshot_xmax(snap) FROM snap)
+            horizon = (SELECT pg_snapshot_xmax(snap) FROM snap),
+            written_by = pg_current_xact_id()
         FROM total t WHERE t.n > 0
     )
     -- The rows, when they fit in max_rows (else none: a step() of a
@@ -338,7 +400,7 @@ BEGIN
     )
     SELECT max(last) INTO v_pruned FROM gone;
     IF v_pruned IS NOT NULL THEN
-        UPDATE pgfeed.sequencer SET pruned_pos = greatest(pruned_pos, v_pruned)
+        UPDATE pgfeed.sequencer SET pruned_pos = greatest(pruned_pos, v_pruned), written_by = pg_current_xact_id()
         RETURNING pruned_pos INTO v_pruned;
     ELSE
         SELECT pruned_pos INTO v_pruned FROM pgfeed.sequencer;

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -16,8 +17,9 @@ import (
 
 // DB is a pool of connections to the application's database.
 type DB struct {
-	pool *pgxpool.Pool
-	url  string
+	pool   *pgxpool.Pool
+	url    string
+	notice atomic.Pointer[func(*pgconn.Notice)]
 }
 
 // Open connects to the database at url and checks that it answers.
@@ -43,6 +45,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	cfg.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
+	db := &DB{url: url}
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if f := db.notice.Load(); f != nil {
+			(*f)(n)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -51,8 +59,15 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	return &DB{pool: pool, url: url}, nil
+	db.pool = pool
+	return db, nil
 }
+
+// OnNotice makes f receive the notices and warnings the server sends on the
+// pool's connections: pgfeed's functions raise a warning when they change
+// what readers will see (a journal restored from another cluster, see
+// pgfeed.adopt_if_restored). f must not block.
+func (db *DB) OnNotice(f func(*pgconn.Notice)) { db.notice.Store(&f) }
 
 // Pool is the underlying pgx pool, for tests and tools.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/query"
 	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/ws"
+	"github.com/rs/zerolog"
 )
 
 // serveHooks lets `pgfeed dev` add routes and learn the listen address.
@@ -28,6 +30,13 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if err != nil {
 		return err
 	}
+	db.OnNotice(func(n *pgconn.Notice) {
+		level := zerolog.InfoLevel
+		if n.Severity == "WARNING" {
+			level = zerolog.WarnLevel
+		}
+		m.log.WithLevel(level).Str("component", "postgres").Str("detail", n.Detail).Msg(n.Message)
+	})
 	if _, err := db.Tables(ctx); err != nil {
 		return err
 	}
