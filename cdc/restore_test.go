@@ -90,6 +90,25 @@ func TestRestoredIntoAnotherCluster(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Fatalf("stream:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
+
+			// The restored table has new oids and its functions their old
+			// names: it still shows as captured, and untrack removes capture.
+			ctx := context.Background()
+			var capture string
+			if err := db.Pool().QueryRow(ctx, `SELECT capture FROM pgfeed.tables WHERE collection = 'w'`).Scan(&capture); err != nil {
+				t.Fatal(err)
+			}
+			if capture != "always" {
+				t.Fatalf("capture of the restored table: %s, want always", capture)
+			}
+			storetest.Exec(t, to, `SELECT pgfeed.untrack('w')`)
+			var triggers int
+			if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_trigger WHERE tgrelid = 'w'::regclass`).Scan(&triggers); err != nil {
+				t.Fatal(err)
+			}
+			if triggers != 0 {
+				t.Fatalf("%d triggers left on w after untrack", triggers)
+			}
 		})
 	}
 }

@@ -101,7 +101,11 @@ CREATE TABLE pgfeed.tracked (
     rel        regclass PRIMARY KEY,
     collection text NOT NULL UNIQUE,
     key        text[] NOT NULL,
-    tracked_at timestamptz NOT NULL DEFAULT now()
+    tracked_at timestamptz NOT NULL DEFAULT now(),
+    -- The capture functions are pgfeed.<fn>_ins, _upd, _del and _trunc. The
+    -- name is kept rather than derived from rel's oid: a restored database
+    -- gives its tables new oids, and its functions keep their names.
+    fn         text NOT NULL UNIQUE
 );
 
 -- captured returns the tables whose writes record into tbl's collection: tbl
@@ -118,7 +122,8 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(p.oid), '{}')
     FROM pg_catalog.pg_proc p
     WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pgfeed'::pg_catalog.regnamespace
-      AND p.proname::text IN (SELECT 'capture_' || tbl::oid || '_' || f FROM unnest(ARRAY['ins', 'upd', 'del', 'trunc']) f)
+      AND p.proname::text IN (SELECT t.fn || '_' || f FROM pgfeed.tracked t, unnest(ARRAY['ins', 'upd', 'del', 'trunc']) f
+                              WHERE t.rel OPERATOR(pg_catalog.=) tbl)
 $$;
 
 -- capture says which writes a table's capture triggers record: 'always'
@@ -429,7 +434,7 @@ $$;
 CREATE FUNCTION pgfeed.capture_on(tbl regclass, rel regclass) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_fn     text := 'pgfeed.capture_' || tbl::oid;
+    v_fn     text := 'pgfeed.' || (SELECT t.fn FROM pgfeed.tracked t WHERE t.rel = tbl);
     v_always text := format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
                             'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', rel);
 BEGIN
@@ -479,6 +484,7 @@ DECLARE
     v_key        text[];
     v_join       text;
     v_fn         text;
+    v_n          integer := 0;
     v_one        record;
     v_other      regclass;
     v_always     text;
@@ -555,7 +561,15 @@ BEGIN
         SELECT b.typnamespace = 'pg_catalog'::regnamespace AS builtin
         FROM pg_catalog.pg_type b WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
     ) c;
-    v_fn := 'pgfeed.capture_' || tbl::oid;
+    -- Functions of that name may exist already, restored with a table that
+    -- had this oid in another database.
+    v_fn := 'capture_' || tbl::oid;
+    WHILE EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pgfeed'::regnamespace AND p.proname = v_fn || '_ins') LOOP
+        v_n := v_n + 1;
+        v_fn := 'capture_' || tbl::oid || '_' || v_n;
+    END LOOP;
+    INSERT INTO pgfeed.tracked (rel, collection, key, fn) VALUES (tbl, v_collection, v_key, v_fn);
+    v_fn := 'pgfeed.' || v_fn;
 
     -- The functions run as their owner (SECURITY DEFINER), so that writers
     -- need no rights on the journal; every name in them is schema-qualified,
@@ -649,14 +663,16 @@ BEGIN
         END $body$;
         $f$, v_fn, v_collection, v_wake);
 
+    -- capture_on's ALTER TABLE fires pgfeed_alter, which must not follow
+    -- the partitions of a table tracked from here on while this does.
+    PERFORM pg_catalog.set_config('pgfeed.following', 'on', true);
     SELECT string_agg(a.sql, '; ') INTO v_always
     FROM (SELECT pgfeed.capture_on(tbl, m) AS sql FROM pgfeed.captured(tbl) m) a;
+    PERFORM pg_catalog.set_config('pgfeed.following', '', true);
     IF v_always IS NOT NULL THEN
         RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
             USING HINT = 'as the owner, run: ' || v_always;
     END IF;
-
-    INSERT INTO pgfeed.tracked (rel, collection, key) VALUES (tbl, v_collection, v_key);
     RETURN v_collection;
 END
 $$;
@@ -682,10 +698,12 @@ $$;
 -- collection is gone, so that its subscribers are told in stream order.
 CREATE FUNCTION pgfeed.forget(relid oid, coll text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_name text;
 BEGIN
-    DELETE FROM pgfeed.tracked WHERE rel::oid = relid;
-    EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.capture_%1$s_ins(), pgfeed.capture_%1$s_upd(), '
-                   'pgfeed.capture_%1$s_del(), pgfeed.capture_%1$s_trunc() CASCADE', relid);
+    DELETE FROM pgfeed.tracked WHERE rel::oid = relid RETURNING fn INTO v_name;
+    EXECUTE format('DROP FUNCTION IF EXISTS pgfeed.%I(), pgfeed.%I(), pgfeed.%I(), pgfeed.%I() CASCADE',
+                   v_name || '_ins', v_name || '_upd', v_name || '_del', v_name || '_trunc');
     INSERT INTO pgfeed.changes (collection, op) VALUES (coll, 'x');
 END
 $$;

@@ -122,6 +122,41 @@ func TestTrackedTableKeepsItsShape(t *testing.T) {
 	}
 }
 
+// TestTrackKeepsOtherFunctions: capture functions are named after the
+// table's oid when tracked, and a restored database keeps the names its
+// functions had, so a table tracked later may find its name taken by another
+// table's functions. track picks another name and leaves them alone.
+func TestTrackKeepsOtherFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db := storetest.OpenMigrated(t, `CREATE TABLE later (id int PRIMARY KEY)`)
+	var oid uint32
+	if err := db.Pool().QueryRow(ctx, `SELECT 'later'::regclass::oid`).Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, fmt.Sprintf(`CREATE FUNCTION pgfeed.capture_%d_ins() RETURNS trigger
+		LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$ /* another table's */`, oid)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Track(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO later VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	var journaled int
+	var body, capture string
+	err := db.Pool().QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM pgfeed.changes WHERE collection = 'later'),
+		(SELECT prosrc FROM pg_proc WHERE proname = 'capture_%d_ins'),
+		(SELECT capture FROM pgfeed.tables WHERE collection = 'later')`, oid)).Scan(&journaled, &body, &capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if journaled != 1 || capture != "always" || !strings.Contains(body, "RETURN NULL; END") || strings.Contains(body, "pgfeed.changes") {
+		t.Errorf("journaled %d, capture %s, the other function now: %s", journaled, capture, body)
+	}
+}
+
 // TestCaptureStates: track makes capture fire in every session, replicas
 // included, and pgfeed.tables tells when a trigger was disabled, downgraded
 // or dropped since.
