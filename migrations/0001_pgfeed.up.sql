@@ -504,6 +504,16 @@ BEGIN
     IF v_schema = 'pgfeed' THEN
         RAISE EXCEPTION 'pgfeed cannot track its own table %', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- A crash empties an unlogged table without a trigger firing, and a
+    -- temporary one is seen by its session alone.
+    SELECT m INTO v_other FROM pgfeed.captured(tbl) m
+    WHERE (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = m) <> 'p' LIMIT 1;
+    IF v_other IS NOT NULL AND v_schema LIKE 'pg_temp%' THEN
+        RAISE EXCEPTION 'pgfeed cannot track %: % is temporary', tbl, v_other USING ERRCODE = 'wrong_object_type';
+    ELSIF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'pgfeed cannot track %: % is unlogged, and a crash would empty it without recording the rows it removed', tbl, v_other
+            USING ERRCODE = 'wrong_object_type', HINT = format('make it logged first: ALTER TABLE %s SET LOGGED', v_other);
+    END IF;
     IF EXISTS (SELECT 1 FROM pgfeed.tracked WHERE rel = tbl) THEN
         RAISE EXCEPTION 'table % is already tracked', tbl USING ERRCODE = 'duplicate_object';
     END IF;
@@ -803,7 +813,7 @@ $$;
 -- ALTER TABLE or CREATE TABLE that would make it a partition or an
 -- inheritance child, or an ordinary one a parent (see track), or change its
 -- primary key or a key column's name (the update trigger pairs rows by
--- them), is refused. A tracked partitioned table follows its partitions as
+-- them), or make it or a partition of it unlogged, is refused. A tracked partitioned table follows its partitions as
 -- they are created, attached and detached. Only the tables the command
 -- touched are looked at.
 CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
@@ -828,6 +838,16 @@ BEGIN
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed tracks %, which cannot take part in inheritance or partitioning (% would be a child of %)', r.rel, r.child, r.parent
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
+    END IF;
+    SELECT t.rel, m.m AS member INTO r
+    FROM pgfeed.tracked t, pgfeed.captured(t.rel) m
+    WHERE t.rel::oid IN (SELECT coalesce(pg_catalog.pg_partition_root(x), x) FROM unnest(v_rels) x)
+      AND (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = m.m) <> 'p'
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pgfeed tracks %, and % would be unlogged: a crash would empty it without recording the rows it removed', r.rel, r.member
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
     END IF;
