@@ -552,6 +552,12 @@ BEGIN
     END IF;
 
     v_collection := CASE WHEN v_schema = 'public' THEN v_name ELSE v_schema || '.' || v_name END;
+    SELECT t.rel INTO v_other FROM pgfeed.tracked t WHERE t.collection = v_collection;
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'pgfeed cannot track % as collection %: table % was tracked under that name before it was renamed', tbl, v_collection, v_other
+            USING ERRCODE = 'duplicate_object',
+                  HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', v_other);
+    END IF;
     -- The update trigger pairs old and new rows by key, and keys that
     -- clients see as different must not pair (an update that changes a key
     -- arrives as a delete and a create). A key of a built-in type (or a

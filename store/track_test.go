@@ -26,7 +26,11 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		CREATE TABLE child (id int PRIMARY KEY) INHERITS (parent);
 		CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);
 		CREATE TABLE mixed (id int PRIMARY KEY) PARTITION BY RANGE (id);
-		CREATE UNLOGGED TABLE mixed_low PARTITION OF mixed FOR VALUES FROM (0) TO (100);`)
+		CREATE UNLOGGED TABLE mixed_low PARTITION OF mixed FOR VALUES FROM (0) TO (100);
+		CREATE TABLE renamed (id int PRIMARY KEY);
+		SELECT pgfeed.track('renamed');
+		ALTER TABLE renamed RENAME TO moved;
+		CREATE TABLE renamed (id int PRIMARY KEY);`)
 	if _, err := db.Track(ctx, "keyed"); err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +45,7 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		{"inheritance parent", "parent", "has inheritance children (child)"},
 		{"unlogged table", "scratch", "pgfeed cannot track scratch: scratch is unlogged, and a crash would empty it"},
 		{"unlogged partition", "mixed", "pgfeed cannot track mixed: mixed_low is unlogged"},
+		{"collection taken", "renamed", "pgfeed cannot track renamed as collection renamed: table moved was tracked under that name"},
 	} {
 		_, err := db.Track(ctx, tc.table)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
