@@ -143,11 +143,11 @@ func trackedStream(t *testing.T, opts cdc.Options) (string, *store.DB, *collecto
 // transaction stays open, a forgotten session's for hours.
 func TestOpenWriterKeepsOthersSilent(t *testing.T) {
 	t.Parallel()
-	u, db, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: time.Minute, Linger: 50 * time.Millisecond})
+	u, db, sink, s := trackedStream(t, cdc.Options{From: 0, Poll: time.Minute, Linger: 300 * time.Millisecond})
 	ctx := context.Background()
 
 	// Wake the sequencer, and write in a transaction that stays open while
-	// it is busy.
+	// it is busy (for Linger after the change).
 	storetest.Exec(t, u, `INSERT INTO w VALUES (0)`)
 	sink.waitFor(t, 1, 5*time.Second)
 	long, err := db.Pool().Begin(ctx)
@@ -175,7 +175,7 @@ func TestOpenWriterKeepsOthersSilent(t *testing.T) {
 	if _, err := listen.Exec(ctx, `LISTEN pgfeed_wake`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // six times Linger: the sequencer would go idle now
+	time.Sleep(5 * 300 * time.Millisecond) // five times Linger: the sequencer would go idle now
 	for i := 1; i <= 20; i++ {
 		storetest.Exec(t, u, `INSERT INTO w VALUES ($1)`, i)
 	}
