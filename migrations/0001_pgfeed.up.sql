@@ -9,8 +9,8 @@
 -- else happens on the write path except a NOTIFY while the sequencer is idle
 -- (see "Wake-ups" below), so a busy system pays no NOTIFY.
 --
--- Wake-ups: while the sequencer is idle it holds the gate lock
--- (a session advisory lock on pgfeed.gate_key()) exclusively. Each capture trigger
+-- Wake-ups: while the sequencer is idle it holds the gate lock (a session
+-- advisory lock on pgfeed.gate_key()) exclusively. Each capture trigger
 -- tries the gate in shared mode: when that succeeds the sequencer is busy
 -- (polling) and the writer stays silent, holding the shared lock until it
 -- commits; when it fails the writer sends one NOTIFY. To go idle the
@@ -286,6 +286,7 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
+    -- Written by a restore (see adopt_if_restored)?
     IF s.written::text::bigint <> s.written_by::text::bigint % 4294967296 AND pgfeed.adopt_if_restored() THEN
         RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz
                      FROM pgfeed.sequencer q;
