@@ -39,6 +39,15 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// running them.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pgfeed"
+	// A statement_timeout set on the database or role for the application
+	// would stop the stream for good: a step stamps everything committed
+	// since the last one in one statement, so a step over a backlog can
+	// outlast any limit, every time it is retried. pgfeed bounds what
+	// clients make it run (subscribe timeout) itself. A URL that sets it
+	// keeps its value.
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	}
 	// A step returns its journal rows at once, often hundreds of kilobytes:
 	// reading them through a 64 KiB buffer takes fewer system calls than
 	// pgx's 8 KiB one (9% less CPU for pgfeed following 100-row statements).
