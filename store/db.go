@@ -48,6 +48,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
 	}
+	// A step must take its snapshot after the step lock (see
+	// pgfeed.step_read): under a stricter default isolation its statement
+	// would take it before, and after another step committed meanwhile it
+	// failed to serialize. Transactions that need more ask for it.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	// A step returns its journal rows at once, often hundreds of kilobytes:
 	// reading them through a 64 KiB buffer takes fewer system calls than
 	// pgx's 8 KiB one (9% less CPU for pgfeed following 100-row statements).

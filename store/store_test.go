@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
@@ -250,5 +251,49 @@ func TestStepNotifiesOtherInstances(t *testing.T) {
 	storetest.Exec(t, u, `UPDATE pgfeed.readers SET seen = now() - interval '2 minutes'`)
 	if others, err := db.OtherReaders(ctx, "b"); err != nil || others {
 		t.Errorf("OtherReaders(b) with a gone quiet = %v, %v", others, err)
+	}
+}
+
+// TestStepsUnderStricterDefaultIsolation: with default_transaction_isolation
+// set stricter on the database, a step's statement would take its snapshot
+// before it waits for the step lock, and so, after another step (a
+// subscriber's snapshot steps too) committed meanwhile, work from a stale
+// state and fail. pgfeed's sessions run in READ COMMITTED whatever the
+// database's default.
+func TestStepsUnderStricterDefaultIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');
+		DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = ''repeatable read''', current_database()); END $$`)
+	db := storetest.Open(t, u)
+	storetest.Exec(t, u, `INSERT INTO w VALUES (1)`)
+
+	other, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(pgfeed.lock_key()); SELECT pgfeed.step()`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var head int64
+	go func() {
+		_, pos, err := db.StepRead(ctx, 100, false)
+		head = pos
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the step waits for the lock
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || head != 1 {
+		t.Fatalf("step after another committed: head %d, %v (want 1, no error)", head, err)
 	}
 }
