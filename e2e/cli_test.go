@@ -87,6 +87,33 @@ func TestCLITrack(t *testing.T) {
 	}
 }
 
+// TestCLITrackByAnotherRole: a role that may track a table but does not own
+// it cannot make capture fire for replicated writes (ENABLE ALWAYS needs the
+// owner); pgfeed track still tracks it, and says on stderr what the owner
+// must run.
+func TestCLITrackByAnotherRole(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	tracker := limitedRole(t, u)
+	name := strings.Split(strings.TrimPrefix(tracker, "postgres://"), ":")[0]
+	storetest.Exec(t, u, fmt.Sprintf(`
+		CREATE TABLE messages (id int PRIMARY KEY);
+		GRANT USAGE, CREATE ON SCHEMA pgfeed TO %[1]s;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgfeed TO %[1]s;
+		GRANT SELECT, TRIGGER ON messages TO %[1]s;`, name))
+	out, errOut, code := runPgfeed(t, []string{"DATABASE_URL=" + tracker}, "track", "messages")
+	if code != 0 || out != "tracking messages as collection \"messages\"\n" {
+		t.Fatalf("track by another role: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "session_replication_role = replica") ||
+		!strings.Contains(errOut, "as the owner, run: ALTER TABLE messages ENABLE ALWAYS TRIGGER pgfeed_capture_ins") {
+		t.Fatalf("stderr %q, want the notice and the owner's ALTER TABLE", errOut)
+	}
+	if got := mustRun(t, u, "tables"); !strings.Contains(got, "origin") {
+		t.Fatalf("tables =\n%s\nwant messages capturing origin writes only", got)
+	}
+}
+
 var roles atomic.Int64
 
 // limitedRole creates a login role without privileges and returns u with

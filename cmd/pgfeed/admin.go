@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgfeed/pgfeed/store"
 )
 
@@ -70,6 +71,15 @@ func (m *Main) eachTable(ctx context.Context, tables []string,
 	if err != nil {
 		return err
 	}
+	// track tells in a notice what only the table's owner can do (make
+	// capture fire for replicated writes too).
+	db.OnNotice(func(n *pgconn.Notice) {
+		line := "pgfeed: " + n.Message
+		if n.Hint != "" {
+			line += "; " + n.Hint
+		}
+		fmt.Fprintln(m.Stderr, line)
+	})
 	for _, t := range tables {
 		c, err := do(db, ctx, t)
 		if err != nil {
