@@ -553,6 +553,10 @@ BEGIN
     END IF;
 
     v_collection := CASE WHEN v_schema = 'public' THEN v_name ELSE v_schema || '.' || v_name END;
+    -- Tables dropped while the drop event trigger was not there to forget
+    -- them are forgotten now, so that their names can be taken again.
+    PERFORM pgfeed.forget(t.rel::oid, t.collection) FROM pgfeed.tracked t
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.rel::oid);
     SELECT t.rel INTO v_other FROM pgfeed.tracked t WHERE t.collection = v_collection;
     IF v_other IS NOT NULL THEN
         RAISE EXCEPTION 'pgfeed cannot track % as collection %: table % was tracked under that name before it was renamed', tbl, v_collection, v_other
@@ -727,8 +731,8 @@ $$;
 
 -- When a tracked table is dropped, forget it as untrack does. Event triggers
 -- need a superuser; without one, a dropped table is still forgotten by the
--- tables view, and its subscribers are told when pgfeed next reloads its
--- catalog.
+-- tables view, its subscribers are told when pgfeed next reloads its
+-- catalog, and track forgets it when it next runs.
 --
 -- Event triggers fire for every role's DDL, so the functions run as their
 -- owner (SECURITY DEFINER, with a search_path only pg_catalog's names can

@@ -150,6 +150,40 @@ func TestTrackedTableKeepsItsShape(t *testing.T) {
 	}
 }
 
+// TestTrackAfterDropWithoutEventTrigger: without the drop event trigger
+// (installed only when a superuser migrates), a dropped table stays in
+// pgfeed.tracked. Tracking a table of the same name later forgets it then:
+// its functions are dropped, its subscribers are told (op 'x'), and the new
+// table takes the name.
+func TestTrackAfterDropWithoutEventTrigger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, db := storetest.OpenMigrated(t, `
+		ALTER EVENT TRIGGER pgfeed_drop DISABLE;
+		CREATE TABLE gone (id int PRIMARY KEY);
+		SELECT pgfeed.track('gone');`)
+	var old uint32
+	if err := db.Pool().QueryRow(ctx, `SELECT 'gone'::regclass::oid`).Scan(&old); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Exec(t, u, `DROP TABLE gone; CREATE TABLE gone (id int PRIMARY KEY)`)
+	if coll, err := db.Track(ctx, "gone"); err != nil || coll != "gone" {
+		t.Fatalf("track the new gone: %q, %v", coll, err)
+	}
+	var tracked, oldFns int
+	var ops string
+	err := db.Pool().QueryRow(ctx, fmt.Sprintf(`SELECT
+		(SELECT count(*) FROM pgfeed.tracked),
+		(SELECT count(*) FROM pg_proc WHERE proname LIKE 'capture_%d_%%'),
+		(SELECT string_agg(op::text, '' ORDER BY id) FROM pgfeed.changes WHERE collection = 'gone')`, old)).Scan(&tracked, &oldFns, &ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tracked != 1 || oldFns != 0 || ops != "x" {
+		t.Errorf("after tracking again: %d tracked, %d functions of the dropped table, journal ops %q (want 1, 0, x)", tracked, oldFns, ops)
+	}
+}
+
 // TestTrackKeepsOtherFunctions: capture functions are named after the
 // table's oid when tracked, and a restored database keeps the names its
 // functions had, so a table tracked later may find its name taken by another
