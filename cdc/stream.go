@@ -347,16 +347,17 @@ func (s *Stream) catchUp(ctx context.Context) error {
 		if took {
 			continue
 		}
-		entries, err := s.db.ReadAfter(ctx, from, s.opts.BatchTx)
+		read := 0
+		err = s.db.EachAfter(ctx, from, s.opts.BatchTx, maxPublish, func(entries []store.Entry) error {
+			read += len(entries)
+			return s.publish(entries)
+		})
 		if err != nil {
 			return err
 		}
 		s.reads.Add(1)
-		if len(entries) == 0 {
+		if read == 0 {
 			return nil
-		}
-		if err := s.publish(entries); err != nil {
-			return err
 		}
 	}
 }
@@ -536,6 +537,11 @@ func (s *Stream) sequence(ctx context.Context) error {
 		}
 	}
 }
+
+// maxPublish is the most journal entries the reader publishes at once: it
+// publishes a large transaction in pieces, in order, as it reads them, so
+// that its memory does not grow with the transaction.
+const maxPublish = 1000
 
 // othersEvery is how often the sequencer looks for other instances'
 // readers, to which its steps send the head.

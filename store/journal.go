@@ -64,30 +64,69 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, e
 	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2)`, after, maxTx)
 }
 
+// EachAfter reads what ReadAfter returns, and hands it to fn in batches of
+// at most batch entries as the rows arrive, so that a transaction of any
+// size (a backfill that updates millions of rows) is never held in memory
+// whole. An error from fn stops the read and is returned.
+func (db *DB) EachAfter(ctx context.Context, after int64, maxTx, batch int, fn func([]Entry) error) error {
+	rows, err := db.pool.Query(ctx, entryColumns+`pgfeed.read_after($1, $2)`, after, maxTx)
+	if err != nil {
+		return wrapSchemaErr("read journal", err)
+	}
+	defer rows.Close()
+	entries := make([]Entry, 0, min(batch, 256))
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return wrapSchemaErr("read journal", err)
+		}
+		if entries = append(entries, e); len(entries) == batch {
+			if err := fn(entries); err != nil {
+				return err
+			}
+			entries = make([]Entry, 0, batch)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrapSchemaErr("read journal", err)
+	}
+	if len(entries) > 0 {
+		return fn(entries)
+	}
+	return nil
+}
+
+// entryColumns selects the columns of pgfeed.entries from the
+// set-returning call that follows it.
+const entryColumns = `SELECT pos, xid::text::bigint, collection, op::text, data, old, at FROM `
+
 // queryEntries reads the entries the set-returning call fn returns (its
 // columns are those of pgfeed.entries); what names the work in errors.
-// NULL columns (the head row of step_read) leave zero values.
 func (db *DB) queryEntries(ctx context.Context, what, fn string, args ...any) ([]Entry, error) {
-	rows, err := db.pool.Query(ctx, `SELECT pos, xid::text::bigint, collection, op::text, data, old, at FROM `+fn, args...)
+	rows, err := db.pool.Query(ctx, entryColumns+fn, args...)
 	if err != nil {
 		return nil, wrapSchemaErr(what, err)
 	}
-	entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Entry, error) {
-		var e Entry
-		var xid pgtype.Int8
-		var coll, op pgtype.Text
-		var at pgtype.Timestamptz
-		err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
-		e.XID, e.Collection, e.At = uint64(xid.Int64), coll.String, at.Time
-		if len(op.String) == 1 {
-			e.Op = op.String[0]
-		}
-		return e, err
-	})
+	entries, err := pgx.CollectRows(rows, scanEntry)
 	if err != nil {
 		return nil, wrapSchemaErr(what, err)
 	}
 	return entries, nil
+}
+
+// scanEntry scans a row of entryColumns. NULL columns (the head row of
+// step_read) leave zero values.
+func scanEntry(row pgx.CollectableRow) (Entry, error) {
+	var e Entry
+	var xid pgtype.Int8
+	var coll, op pgtype.Text
+	var at pgtype.Timestamptz
+	err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
+	e.XID, e.Collection, e.At = uint64(xid.Int64), coll.String, at.Time
+	if len(op.String) == 1 {
+		e.Op = op.String[0]
+	}
+	return e, err
 }
 
 // ReportReader records how far the named reader has read. Pruning keeps
