@@ -1,6 +1,7 @@
 package cdc_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +12,9 @@ import (
 
 // TestLargeTransactionInPieces: a transaction of any size (a backfill that
 // updates every row of a large table) reaches the sink in order and whole,
-// in batches of at most about a thousand journal entries, so that pgfeed's
-// memory does not grow with the transaction.
+// in batches of at most about a thousand journal entries, and a client's
+// replay reads it in pages, so that pgfeed's memory does not grow with the
+// transaction.
 func TestLargeTransactionInPieces(t *testing.T) {
 	t.Parallel()
 	u, db := storetest.OpenMigrated(t, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w');`)
@@ -28,6 +30,24 @@ func TestLargeTransactionInPieces(t *testing.T) {
 	}
 	if got := sink.largest.Load(); got > 1024 {
 		t.Fatalf("a batch of %d entries: the transaction was held whole", got)
+	}
+
+	// A client's replay reads it in pages too, each going on from the last.
+	j := cdc.Journal{DB: db}
+	var pages []int
+	for last := int64(0); last < 2500; {
+		page, err := j.ReadAfter(context.Background(), last, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 || page[0].Pos != last+1 {
+			t.Fatalf("page after %d: %d changes, first %v", last, len(page), page)
+		}
+		pages = append(pages, len(page))
+		last = page[len(page)-1].Pos
+	}
+	if len(pages) < 3 {
+		t.Fatalf("replay pages %v: the transaction was read whole", pages)
 	}
 }
 

@@ -28,9 +28,11 @@ func (j Journal) Snapshot(ctx context.Context, t *query.Table, where string, arg
 }
 
 // ReadAfter returns the changes after position after, from at most maxTx
-// transactions, in stream order.
+// transactions and at most maxPublish entries, in stream order: a large
+// transaction comes in pages, the next read going on from the last change
+// returned, so that replaying it to a client does not hold it whole.
 func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Change, error) {
-	entries, err := j.DB.ReadAfter(ctx, after, maxTx)
+	entries, err := j.DB.ReadAfter(ctx, after, maxTx, maxPublish)
 	if err != nil {
 		return nil, err
 	}

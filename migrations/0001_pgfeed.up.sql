@@ -359,10 +359,12 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- read_after returns the journal rows with positions above after, from at
--- most max_tx transactions, in position order. txlog has a row per step;
--- the transactions of the steps needed are unnested and placed (each starts
--- where the previous one's rows end).
-CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer)
+-- most max_tx transactions, in position order, and at most max_rows of them
+-- when it is given: a page may then end inside a transaction, and the next
+-- one reads on from there. txlog has a row per step; the transactions of the
+-- steps needed are unnested and placed (each starts where the previous
+-- one's rows end).
+CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer, max_rows bigint DEFAULT NULL)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
 LANGUAGE sql STABLE AS $$
     WITH s AS (
@@ -380,12 +382,14 @@ LANGUAGE sql STABLE AS $$
         SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
         FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
     ), sel AS MATERIALIZED (
-        SELECT t.first, t.xid FROM t WHERE t.first + t.n - 1 > after ORDER BY t.first LIMIT max_tx
+        SELECT t.first, t.xid FROM t
+        WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= after + max_rows)
+        ORDER BY t.first LIMIT max_tx
     )
     SELECT e.* FROM pgfeed.entries(
         ARRAY(SELECT sel.xid FROM sel ORDER BY sel.first),
         ARRAY(SELECT sel.first FROM sel ORDER BY sel.first)) e
-    WHERE e.pos > after
+    WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= after + max_rows)
     ORDER BY e.pos
 $$;
 

@@ -59,12 +59,17 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 }
 
 // ReadAfter returns journal entries with positions above after, in position
-// order, from at most maxTx transactions.
-func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Entry, error) {
-	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2)`, after, maxTx)
+// order, from at most maxTx transactions, and at most maxRows of them (0:
+// every row of those transactions); a page may end inside a transaction.
+func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx, maxRows int) ([]Entry, error) {
+	var limit *int
+	if maxRows > 0 {
+		limit = &maxRows
+	}
+	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2, $3)`, after, maxTx, limit)
 }
 
-// EachAfter reads what ReadAfter returns, and hands it to fn in batches of
+// EachAfter reads what ReadAfter returns (every row), and hands it to fn in batches of
 // at most batch entries as the rows arrive, so that a transaction of any
 // size (a backfill that updates millions of rows) is never held in memory
 // whole. An error from fn stops the read and is returned.

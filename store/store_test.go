@@ -34,7 +34,7 @@ func TestTrackStepRead(t *testing.T) {
 	if pos != 5 {
 		t.Fatalf("pos = %d, want 5", pos)
 	}
-	es, err := db.ReadAfter(ctx, 0, 100)
+	es, err := db.ReadAfter(ctx, 0, 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestTrackStepRead(t *testing.T) {
 	if !strings.Contains(got, `123456789012345678901234567890`) {
 		t.Fatalf("numeric lost precision: %s", got)
 	}
-	es2, err := db.ReadAfter(ctx, 3, 100)
+	es2, err := db.ReadAfter(ctx, 3, 100, 0)
 	if err != nil || len(es2) != 2 || es2[0].Pos != 4 {
 		t.Fatalf("read after 3: %d entries, %v", len(es2), err)
 	}
@@ -100,7 +100,7 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 	for after := int64(0); after <= head; after++ {
 		var got []int64
 		for from := after; ; {
-			batch, err := db.ReadAfter(ctx, from, 4)
+			batch, err := db.ReadAfter(ctx, from, 4, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestLargeStatementsInChunks(t *testing.T) {
 	if _, err := db.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	es, err := db.ReadAfter(ctx, 0, 100)
+	es, err := db.ReadAfter(ctx, 0, 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

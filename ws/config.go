@@ -47,7 +47,8 @@ type Backend interface {
 	// args) and the stream position they were read at.
 	Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, pos int64, err error)
 	// ReadAfter returns the changes after a position, from at most maxTx
-	// transactions, in stream order.
+	// transactions, in stream order; it may stop inside a large
+	// transaction, and a read from its last change goes on from there.
 	ReadAfter(ctx context.Context, after int64, maxTx int) ([]cdc.Change, error)
 	// Pruned is the highest position no longer in the journal.
 	Pruned(ctx context.Context) (int64, error)
