@@ -160,6 +160,26 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824612::bigint $$;
 CREATE FUNCTION pgfeed.gate_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 1885824613::bigint $$;
 
+-- wake_code is the PL/pgSQL statement that ends every write pgfeed records:
+-- silent while the sequencer is busy, one NOTIFY while it is idle (unless
+-- the session set pgfeed.wake to off, see "Wake-ups" at the top). track
+-- writes it into each capture function, to spare writers a function call
+-- per statement (the gate key as a number, for the same reason); elsewhere
+-- pgfeed.wake() runs it.
+CREATE FUNCTION pgfeed.wake_code() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT pg_catalog.format('IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(%s) THEN '
+                             'IF pg_catalog.current_setting(''pgfeed.wake'', true) IS DISTINCT FROM ''off'' THEN '
+                             'PERFORM pg_catalog.pg_notify(''pgfeed_wake'', ''''); END IF; END IF;', pgfeed.gate_key())
+$$;
+
+DO $$
+BEGIN
+    EXECUTE pg_catalog.format('CREATE FUNCTION pgfeed.wake() RETURNS void LANGUAGE plpgsql AS %L',
+                              'BEGIN ' || pgfeed.wake_code() || ' END');
+END
+$$;
+
 -- adopt_if_restored makes the sequencer's state this cluster's when a
 -- restore (pg_restore of a dump) wrote it, and says whether it dropped the
 -- journal. Run it with the step lock held, as step_read does.
@@ -493,11 +513,7 @@ DECLARE
     v_one        record;
     v_other      regclass;
     v_always     text;
-    -- Written into each function rather than called, to spare writers a
-    -- function call per statement (see "Wake-ups" at the top).
-    v_wake       text := 'IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613) THEN '
-                         'IF pg_catalog.current_setting(''pgfeed.wake'', true) IS DISTINCT FROM ''off'' THEN '
-                         'PERFORM pg_catalog.pg_notify(''pgfeed_wake'', ''''); END IF; END IF;';
+    v_wake       text := pgfeed.wake_code();
 BEGIN
     SELECT c.relkind, n.nspname, c.relname INTO v_kind, v_schema, v_name
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -817,9 +833,8 @@ BEGIN
         END IF;
     END LOOP;
     PERFORM pg_catalog.set_config('pgfeed.following', '', true);
-    IF v_moved AND NOT pg_catalog.pg_try_advisory_xact_lock_shared(1885824613)
-       AND pg_catalog.current_setting('pgfeed.wake', true) IS DISTINCT FROM 'off' THEN
-        PERFORM pg_catalog.pg_notify('pgfeed_wake', '');
+    IF v_moved THEN
+        PERFORM pgfeed.wake();
     END IF;
 END
 $$;
