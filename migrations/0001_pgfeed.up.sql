@@ -455,20 +455,25 @@ $$;
 -- session's replication role, so that the writes logical replication
 -- applies, and those made with session_replication_role = replica, are
 -- recorded too. Only the owner of rel may set that: for anyone else it
--- returns the statement the owner should run.
+-- returns the statement the owner should run. That ALTER TABLE fires
+-- pgfeed_alter, which must not follow tbl's partitions meanwhile (track and
+-- follow_partitions are doing it): pgfeed.following tells it so.
 CREATE FUNCTION pgfeed.capture_on(tbl regclass, rel regclass) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_fn     text := 'pgfeed.' || (SELECT t.fn FROM pgfeed.tracked t WHERE t.rel = tbl);
     v_always text := format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pgfeed_capture_ins, ENABLE ALWAYS TRIGGER pgfeed_capture_upd, '
                             'ENABLE ALWAYS TRIGGER pgfeed_capture_del, ENABLE ALWAYS TRIGGER pgfeed_capture_trunc', rel);
+    v_prev   text := coalesce(pg_catalog.current_setting('pgfeed.following', true), '');
 BEGIN
     EXECUTE format('CREATE TRIGGER pgfeed_capture_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_ins()', rel, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_upd()', rel, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_del AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %s_del()', rel, v_fn);
     EXECUTE format('CREATE TRIGGER pgfeed_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s_trunc()', rel, v_fn);
     IF pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = rel), 'USAGE') THEN
+        PERFORM pg_catalog.set_config('pgfeed.following', 'on', true);
         EXECUTE v_always;
+        PERFORM pg_catalog.set_config('pgfeed.following', v_prev, true);
         RETURN NULL;
     END IF;
     RETURN v_always;
@@ -704,12 +709,8 @@ BEGIN
         END $body$;
         $f$, v_fn, v_collection, v_wake);
 
-    -- capture_on's ALTER TABLE fires pgfeed_alter, which must not follow
-    -- the partitions of a table tracked from here on while this does.
-    PERFORM pg_catalog.set_config('pgfeed.following', 'on', true);
     SELECT string_agg(a.sql, '; ') INTO v_always
     FROM (SELECT pgfeed.capture_on(tbl, m) AS sql FROM pgfeed.captured(tbl) m) a;
-    PERFORM pg_catalog.set_config('pgfeed.following', '', true);
     IF v_always IS NOT NULL THEN
         RAISE NOTICE 'writes to % made with session_replication_role = replica (as logical replication applies them) will not be recorded', tbl
             USING HINT = 'as the owner, run: ' || v_always;
@@ -803,9 +804,6 @@ DECLARE
     v_moved boolean := false;
     r       record;
 BEGIN
-    -- capture_on's ALTER TABLE fires pgfeed_alter again: it must not follow
-    -- the same partitions while this does.
-    PERFORM pg_catalog.set_config('pgfeed.following', 'on', true);
     FOR r IN
         SELECT m.relid, 'c' AS op FROM pg_catalog.pg_partition_tree(tbl) m
         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = m.relid AND g.tgfoid = ANY (v_fns))
@@ -832,7 +830,6 @@ BEGIN
                            'DROP TRIGGER pgfeed_capture_del ON %1$s; DROP TRIGGER pgfeed_capture_trunc ON %1$s', r.relid::regclass);
         END IF;
     END LOOP;
-    PERFORM pg_catalog.set_config('pgfeed.following', '', true);
     IF v_moved THEN
         PERFORM pgfeed.wake();
     END IF;
