@@ -115,6 +115,16 @@ LANGUAGE sql STABLE AS $$
     SELECT tbl UNION SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p
 $$;
 
+-- transient returns a table among captured(tbl) whose rows are not durable
+-- (unlogged: a crash empties it without a trigger firing; or temporary),
+-- if any: such a table cannot be tracked.
+CREATE FUNCTION pgfeed.transient(tbl regclass) RETURNS regclass
+LANGUAGE sql STABLE AS $$
+    SELECT m FROM pgfeed.captured(tbl) m
+    WHERE (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = m) <> 'p'
+    LIMIT 1
+$$;
+
 -- capture_functions returns the capture trigger functions track made for the
 -- table tbl (none when it is not tracked).
 CREATE FUNCTION pgfeed.capture_functions(tbl regclass) RETURNS oid[]
@@ -532,8 +542,7 @@ BEGIN
     END IF;
     -- A crash empties an unlogged table without a trigger firing, and a
     -- temporary one is seen by its session alone.
-    SELECT m INTO v_other FROM pgfeed.captured(tbl) m
-    WHERE (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = m) <> 'p' LIMIT 1;
+    v_other := pgfeed.transient(tbl);
     IF v_other IS NOT NULL AND v_schema LIKE 'pg_temp%' THEN
         RAISE EXCEPTION 'pgfeed cannot track %: % is temporary', tbl, v_other USING ERRCODE = 'wrong_object_type';
     ELSIF v_other IS NOT NULL THEN
@@ -868,10 +877,10 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
     END IF;
-    SELECT t.rel, m.m AS member INTO r
-    FROM pgfeed.tracked t, pgfeed.captured(t.rel) m
+    SELECT t.rel, pgfeed.transient(t.rel) AS member INTO r
+    FROM pgfeed.tracked t
     WHERE t.rel::oid IN (SELECT coalesce(pg_catalog.pg_partition_root(x), x) FROM unnest(v_rels) x)
-      AND (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = m.m) <> 'p'
+      AND pgfeed.transient(t.rel) IS NOT NULL
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed tracks %, and % would be unlogged: a crash would empty it without recording the rows it removed', r.rel, r.member
