@@ -84,7 +84,7 @@ CREATE TABLE pgfeed.sequencer (
     pruned_pos bigint NOT NULL,  -- positions up to this one were pruned
     -- The transaction that wrote this row: every update sets it, so that a
     -- row written otherwise, by a restore, is told apart by its xmin (see
-    -- pgfeed.adopt_if_restored).
+    -- pgfeed.adopt_restored).
     written_by xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 INSERT INTO pgfeed.sequencer (one, next_pos, pending, horizon, pruned_pos) VALUES (true, 1, '{}', '0', 0);
@@ -190,9 +190,10 @@ BEGIN
 END
 $$;
 
--- adopt_if_restored makes the sequencer's state this cluster's when a
--- restore (pg_restore of a dump) wrote it, and says whether it dropped the
--- journal. Run it with the step lock held, as step_read does.
+-- adopt_restored makes the sequencer's state this cluster's after a restore
+-- (pg_restore of a dump) wrote it, and says whether it dropped the journal.
+-- step_read calls it, with the step lock held, when the row's xmin is not
+-- written_by (which every update of pgfeed's sets).
 --
 -- The state's transaction ids (pending, horizon, the journal's xid column)
 -- are those of the cluster the dump came from. A restore into the same
@@ -206,10 +207,8 @@ $$;
 -- with a snapshot), and transactions still in progress are stamped when
 -- they commit.
 --
--- The row was written by a restore when its xmin is not written_by, which
--- every update of pgfeed's sets; the restore's full xid is the latest one
--- with xmin's 32 bits.
-CREATE FUNCTION pgfeed.adopt_if_restored() RETURNS boolean
+-- The restore's full xid is the latest one with xmin's 32 bits.
+CREATE FUNCTION pgfeed.adopt_restored() RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     v_snap     pg_snapshot := pg_current_snapshot();
@@ -218,14 +217,10 @@ DECLARE
     v_horizon  bigint;
     v_next     bigint;
 BEGIN
-    SELECT CASE WHEN q.xmin::text::bigint <> q.written_by::text::bigint % 4294967296
-                THEN v_xmax - ((v_xmax - q.xmin::text::bigint) % 4294967296 + 4294967296) % 4294967296 END,
-           q.horizon::text::bigint
+    SELECT v_xmax - ((v_xmax - q.xmin::text::bigint) % 4294967296 + 4294967296) % 4294967296, q.horizon::text::bigint
     INTO STRICT v_restored, v_horizon
     FROM pgfeed.sequencer q;
-    IF v_restored IS NULL THEN
-        RETURN false;
-    ELSIF v_restored >= v_horizon THEN
+    IF v_restored >= v_horizon THEN
         UPDATE pgfeed.sequencer SET written_by = pg_current_xact_id();
         RETURN false;
     END IF;
@@ -316,8 +311,8 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
-    -- Written by a restore (see adopt_if_restored)?
-    IF s.written::text::bigint <> s.written_by::text::bigint % 4294967296 AND pgfeed.adopt_if_restored() THEN
+    -- Written by a restore (see adopt_restored)?
+    IF s.written::text::bigint <> s.written_by::text::bigint % 4294967296 AND pgfeed.adopt_restored() THEN
         RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz
                      FROM pgfeed.sequencer q;
         RETURN;

@@ -80,7 +80,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 // OnNotice makes f receive the notices and warnings the server sends on the
 // pool's connections: pgfeed's functions raise a warning when they change
 // what readers will see (a journal restored from another cluster, see
-// pgfeed.adopt_if_restored). f must not block.
+// pgfeed.adopt_restored). f must not block.
 func (db *DB) OnNotice(f func(*pgconn.Notice)) { db.notice.Store(&f) }
 
 // Pool is the underlying pgx pool, for tests and tools.
