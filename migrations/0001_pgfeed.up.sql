@@ -844,9 +844,9 @@ $$;
 -- ALTER TABLE or CREATE TABLE that would make it a partition or an
 -- inheritance child, or an ordinary one a parent (see track), or change its
 -- primary key or a key column's name (the update trigger pairs rows by
--- them), or make it or a partition of it unlogged, is refused. A tracked partitioned table follows its partitions as
--- they are created, attached and detached. Only the tables the command
--- touched are looked at.
+-- them), or make it or a partition of it unlogged, is refused. A tracked
+-- partitioned table follows its partitions as they are created, attached
+-- and detached. Only the tables the command touched are looked at.
 CREATE FUNCTION pgfeed.on_alter() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

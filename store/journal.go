@@ -69,10 +69,11 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx, maxRows int) ([
 	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2, $3)`, after, maxTx, limit)
 }
 
-// EachAfter reads what ReadAfter returns (every row), and hands it to fn in batches of
-// at most batch entries as the rows arrive, so that a transaction of any
-// size (a backfill that updates millions of rows) is never held in memory
-// whole. An error from fn stops the read and is returned.
+// EachAfter reads what ReadAfter returns (every row), and hands it to fn in
+// batches of at most batch entries as the rows arrive, so that a
+// transaction of any size (a backfill that updates millions of rows) is
+// never held in memory whole. An error from fn stops the read and is
+// returned.
 func (db *DB) EachAfter(ctx context.Context, after int64, maxTx, batch int, fn func([]Entry) error) error {
 	rows, err := db.pool.Query(ctx, entryColumns+`pgfeed.read_after($1, $2)`, after, maxTx)
 	if err != nil {
