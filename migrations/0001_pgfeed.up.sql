@@ -872,10 +872,11 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', r.rel);
     END IF;
-    SELECT t.rel, pgfeed.transient(t.rel) AS member INTO r
+    SELECT t.rel, m.member INTO r
     FROM pgfeed.tracked t
+    CROSS JOIN LATERAL (SELECT pgfeed.transient(t.rel) AS member) m
     WHERE t.rel::oid IN (SELECT coalesce(pg_catalog.pg_partition_root(x), x) FROM unnest(v_rels) x)
-      AND pgfeed.transient(t.rel) IS NOT NULL
+      AND m.member IS NOT NULL
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed tracks %, and % would be unlogged: a crash would empty it without recording the rows it removed', r.rel, r.member
