@@ -48,6 +48,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
 	}
+	// Likewise an idle_session_timeout would end the LISTEN connection,
+	// which waits without a statement, and the pool's spare connections.
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = "0"
+	}
 	// A step must take its snapshot after the step lock (see
 	// pgfeed.step_read): under a stricter default isolation its statement
 	// would take it before, and after another step committed meanwhile it
