@@ -27,9 +27,14 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	if head != 15 {
 		t.Fatalf("head = %d, want 15", head)
 	}
+	seq, err := db.Sequencer(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seq.Close()
 	prune := func(keep time.Duration, want int64, why string) {
 		t.Helper()
-		pruned, err := db.Prune(ctx, keep, head)
+		pruned, err := seq.Prune(ctx, keep, head)
 		if err != nil {
 			t.Fatal(err)
 		}

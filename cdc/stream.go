@@ -14,7 +14,8 @@ import (
 )
 
 // leaderKey is the advisory lock the sequencing instance holds on its
-// listening connection; the step lock itself is pgfeed.lock_key().
+// sequencer session (with the gate, when idle); the step lock itself is
+// pgfeed.lock_key().
 const leaderKey = 1885824620
 
 // gateKey is pgfeed.gate_key(): held by the idle sequencer, tried by writers.
@@ -48,6 +49,13 @@ type Options struct {
 	// after the last change before it goes idle and asks writers for a
 	// NOTIFY. Default 100ms.
 	Linger time.Duration
+	// Lease is how long the sequencing instance's database session may stay
+	// silent before the server ends it, releasing the leader lock so that
+	// another instance takes over: what a frozen leader (a stopped process,
+	// a paused VM, a lost network) costs the stream. The session steps or
+	// tries the lock at least every Poll, so Lease is raised to at least
+	// 4*Poll. Default 10s.
+	Lease time.Duration
 	// BatchTx is the most transactions read per journal query. Default 256.
 	BatchTx int
 	// Retention is how long journal entries are kept; 0 keeps them forever.
@@ -64,6 +72,10 @@ func (o *Options) setDefaults() {
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
 	}
+	if o.Lease <= 0 {
+		o.Lease = 10 * time.Second
+	}
+	o.Lease = max(o.Lease, 4*o.Poll)
 	if o.Busy <= 0 {
 		o.Busy = 2 * time.Millisecond
 	}
@@ -246,25 +258,18 @@ func (s *Stream) start(ctx context.Context) error {
 }
 
 // listen owns the LISTEN connection: it turns notifications into signals,
-// ticks the fallback poll, and tries for the leader lock.
-func (s *Stream) listen(ctx context.Context, l *store.Listener) error {
+// and ticks the fallback poll.
+func (s *Stream) listen(ctx context.Context, l *store.Session) error {
+	positions := true // listening on chanPositions
 	for {
-		if !s.leader.Load() {
-			ok, err := l.TryLock(ctx, leaderKey)
-			if err != nil {
-				return fmt.Errorf("leader lock: %w", err)
+		if positions && s.leader.Load() {
+			// The sequencer's steps send the position NOTIFYs, for the
+			// other instances: this one learns its positions from its own
+			// steps, and need not be woken by each of them.
+			if err := l.Unlisten(ctx, chanPositions); err != nil {
+				return fmt.Errorf("unlisten: %w", err)
 			}
-			if ok {
-				// The sequencer's steps send the position NOTIFYs, for the
-				// other instances: this one learns its positions from its
-				// own steps, and need not be woken by each of them.
-				if err := l.Unlisten(ctx, chanPositions); err != nil {
-					return fmt.Errorf("unlisten: %w", err)
-				}
-				s.log.Info().Msg("this instance runs the sequencer")
-				s.leader.Store(true)
-				signal(s.wakeSig)
-			}
+			positions = false
 		}
 		n, err := l.Wait(ctx, s.opts.Poll)
 		if err != nil {
@@ -428,21 +433,32 @@ func (s *Stream) advanceHead(head int64) {
 // nothing comes, down to every Busy times maxHeldFactor: a change committed
 // meanwhile waits that long at most, as writers stay silent.
 func (s *Stream) sequence(ctx context.Context) error {
-	for !s.leader.Load() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.wakeSig:
-		}
-	}
-	gate, err := s.db.Listen(ctx)
+	seq, err := s.db.Sequencer(ctx, s.opts.Lease)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		gate.Close() // closing the session opens the gate
+		seq.Close() // ending the session releases the leader lock and opens the gate
 		s.idle.Store(false)
 	}()
+	// Trying the lock every Poll keeps the session busy, as stepping does
+	// once it is held (see Options.Lease).
+	for {
+		ok, err := seq.TryLock(ctx, leaderKey)
+		if err != nil {
+			return fmt.Errorf("leader lock: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.opts.Poll):
+		}
+	}
+	s.log.Info().Msg("this instance runs the sequencer")
+	s.leader.Store(true)
 	prune := time.NewTicker(s.opts.PruneEvery)
 	defer prune.Stop()
 	timer := time.NewTimer(0)
@@ -461,7 +477,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-prune.C:
-			if err := s.prune(ctx); err != nil {
+			if err := s.prune(ctx, seq); err != nil {
 				return err
 			}
 			continue
@@ -470,7 +486,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 			if idle {
 				// Open the gate first, so writers stop sending NOTIFYs,
 				// then step: the step sees every commit made so far.
-				if err := gate.Unlock(ctx, gateKey); err != nil {
+				if err := seq.Unlock(ctx, gateKey); err != nil {
 					return fmt.Errorf("open gate: %w", err)
 				}
 				idle, lastWork, empty = false, time.Now(), 0
@@ -480,7 +496,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 		// Go idle only after several empty steps and Linger without work, so
 		// that slow steps on a loaded server do not make writers NOTIFY.
 		if !idle && empty >= 3 && time.Since(lastWork) >= s.opts.Linger {
-			ok, err := gate.TryLock(ctx, gateKey)
+			ok, err := seq.TryLock(ctx, gateKey)
 			if err != nil {
 				return fmt.Errorf("take gate: %w", err)
 			}
@@ -500,7 +516,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 			}
 			othersAt = time.Now()
 		}
-		entries, pos, err := s.db.StepRead(ctx, room, others)
+		entries, pos, err := seq.StepRead(ctx, room, others)
 		if err != nil {
 			return err
 		}
@@ -518,7 +534,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 			lastWork, empty, held = time.Now(), 0, 0
 			if idle {
 				// The step after taking the gate found work: stay busy.
-				if err := gate.Unlock(ctx, gateKey); err != nil {
+				if err := seq.Unlock(ctx, gateKey); err != nil {
 					return fmt.Errorf("open gate: %w", err)
 				}
 				idle = false
@@ -572,11 +588,11 @@ func busyInterval(busy time.Duration, n int64) time.Duration {
 	return min(max(d, busy), maxBusyFactor*busy)
 }
 
-func (s *Stream) prune(ctx context.Context) error {
+func (s *Stream) prune(ctx context.Context, seq *store.Session) error {
 	if s.opts.Retention <= 0 {
 		return nil
 	}
-	pruned, err := s.db.Prune(ctx, s.opts.Retention, s.pos.Load())
+	pruned, err := seq.Prune(ctx, s.opts.Retention, s.pos.Load())
 	if err != nil {
 		return err
 	}

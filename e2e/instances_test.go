@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +103,75 @@ func TestTwoInstances(t *testing.T) {
 	expectEvent(t, fc, "x", "delete", `[1]`) // sequenced by the remaining instance
 	if got := metricValue(t, follower, "pgfeed_stream_leader"); got != "1" {
 		t.Fatalf("remaining instance leader = %s, want 1", got)
+	}
+}
+
+// waitMetric polls s's /metrics until the unlabelled metric name reads want.
+func waitMetric(t *testing.T, s *server, name, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for got := metricValue(t, s, name); got != want; got = metricValue(t, s, name) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s of %s = %s after %v, want %s", name, s.addr, got, timeout, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFrozenLeader: the sequencing instance freezes (SIGSTOP here; a paused
+// VM or a lost network alike) and so keeps its database sessions, and the
+// leader lock, open. The server ends its sequencer session after
+// --leader-timeout, the other instance takes over and its clients keep
+// receiving changes; the frozen one, once it resumes, follows, and both give
+// the same cursor to the same change.
+func TestFrozenLeader(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	a := startServer(t, u, "--auth-mode", "public", "--name", "a", "--leader-timeout", "2s")
+	waitMetric(t, a, "pgfeed_stream_leader", "1", 10*time.Second)
+	b := startServer(t, u, "--auth-mode", "public", "--name", "b", "--leader-timeout", "2s")
+	b.waitReady(t)
+	sub := map[string]any{"type": "subscribe", "collection": "messages", "uid": "x",
+		"query": map[string]any{"fields": []string{"id", "text"}}}
+	ca, cb := dial(t, a.wsURL(), nil), dial(t, b.wsURL(), nil)
+	for _, c := range []*wsClient{ca, cb} {
+		c.send(sub)
+		if m := c.read(10 * time.Second); m["event"] != "init" {
+			t.Fatalf("subscribe reply = %v", m)
+		}
+	}
+
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(resume) // before the process is stopped
+	frozen := time.Now()
+	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('one')`)
+	one := expectEvent(t, cb, "x", "create", `[{"id":1,"text":"one"}]`)
+	t.Logf("the change reached the other instance's client %v after the leader froze", time.Since(frozen).Round(time.Millisecond))
+	if got := metricValue(t, b, "pgfeed_stream_leader"); got != "1" {
+		t.Fatalf("remaining instance leader = %s, want 1", got)
+	}
+
+	resume()
+	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('two')`)
+	two := expectEvent(t, cb, "x", "create", `[{"id":2,"text":"two"}]`)
+	if got := expectEvent(t, ca, "x", "create", `[{"id":1,"text":"one"}]`); got != one {
+		t.Errorf("cursor of the first change: resumed instance %s, other %s", got, one)
+	}
+	if got := expectEvent(t, ca, "x", "create", `[{"id":2,"text":"two"}]`); got != two {
+		t.Errorf("cursor of the second change: resumed instance %s, other %s", got, two)
+	}
+	waitMetric(t, a, "pgfeed_stream_leader", "0", 10*time.Second)
+	if got := metricValue(t, b, "pgfeed_stream_leader"); got != "1" {
+		t.Fatalf("after the resume, leaders: a=0 b=%s, want b", got)
 	}
 }
 

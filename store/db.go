@@ -50,6 +50,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	// Likewise an idle_session_timeout would end the LISTEN connection,
 	// which waits without a statement, and the pool's spare connections.
+	// (The sequencer's session sets its own, see DB.Sequencer.)
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_session_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = "0"
 	}

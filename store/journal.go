@@ -32,13 +32,13 @@ func (db *DB) Step(ctx context.Context) (int64, error) {
 	return pos, nil
 }
 
-// StepRead is Step for the sequencing instance: when the step stamped at
-// most maxRows journal entries, it returns them too, in position order, so
-// that they need not be read back. With notify, a step that stamped
-// something tells the other instances the new head (a NOTIFY on channel
-// pgfeed); without, they find it by polling.
-func (db *DB) StepRead(ctx context.Context, maxRows int, notify bool) ([]Entry, int64, error) {
-	entries, err := db.queryEntries(ctx, "sequence journal", `pgfeed.step_read($1, $2)`, maxRows, notify)
+// StepRead is Step for the sequencing instance, on its Sequencer session:
+// when the step stamped at most maxRows journal entries, it returns them
+// too, in position order, so that they need not be read back. With notify,
+// a step that stamped something tells the other instances the new head (a
+// NOTIFY on channel pgfeed); without, they find it by polling.
+func (s *Session) StepRead(ctx context.Context, maxRows int, notify bool) ([]Entry, int64, error) {
+	entries, err := queryEntries(ctx, s.conn, "sequence journal", `pgfeed.step_read($1, $2)`, maxRows, notify)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -66,7 +66,7 @@ func (db *DB) ReadAfter(ctx context.Context, after int64, maxTx, maxRows int) ([
 	if maxRows > 0 {
 		limit = &maxRows
 	}
-	return db.queryEntries(ctx, "read journal", `pgfeed.read_after($1, $2, $3)`, after, maxTx, limit)
+	return queryEntries(ctx, db.pool, "read journal", `pgfeed.read_after($1, $2, $3)`, after, maxTx, limit)
 }
 
 // EachAfter reads what ReadAfter returns (every row), and hands it to fn in
@@ -106,10 +106,16 @@ func (db *DB) EachAfter(ctx context.Context, after int64, maxTx, batch int, fn f
 // set-returning call that follows it.
 const entryColumns = `SELECT pos, xid::text::bigint, collection, op::text, data, old, at FROM `
 
-// queryEntries reads the entries the set-returning call fn returns (its
-// columns are those of pgfeed.entries); what names the work in errors.
-func (db *DB) queryEntries(ctx context.Context, what, fn string, args ...any) ([]Entry, error) {
-	rows, err := db.pool.Query(ctx, entryColumns+fn, args...)
+// querier is a pool or a connection.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryEntries reads, through q, the entries the set-returning call fn
+// returns (its columns are those of pgfeed.entries); what names the work in
+// errors.
+func queryEntries(ctx context.Context, q querier, what, fn string, args ...any) ([]Entry, error) {
+	rows, err := q.Query(ctx, entryColumns+fn, args...)
 	if err != nil {
 		return nil, wrapSchemaErr(what, err)
 	}
@@ -173,10 +179,11 @@ func (db *DB) ForgetReader(ctx context.Context, name string) error {
 
 // Prune removes journal entries older than keep that every live reader has
 // read, and returns the highest position pruned so far: a cursor below it
-// can no longer be resumed.
-func (db *DB) Prune(ctx context.Context, keep time.Duration, upto int64) (int64, error) {
+// can no longer be resumed. The sequencer prunes on its own session, which
+// a long prune keeps busy (see DB.Sequencer).
+func (s *Session) Prune(ctx context.Context, keep time.Duration, upto int64) (int64, error) {
 	var pruned int64
-	err := db.pool.QueryRow(ctx, `
+	err := s.conn.QueryRow(ctx, `
 		SELECT pgfeed.prune($1::interval, least($2::bigint, coalesce(
 			(SELECT min(pos) FROM pgfeed.readers WHERE `+liveReader+`), $2::bigint)))`,
 		fmt.Sprintf("%d milliseconds", keep.Milliseconds()), upto).Scan(&pruned)

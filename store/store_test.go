@@ -87,13 +87,14 @@ func TestReadAfterPagesThroughSteps(t *testing.T) {
 			}
 		}
 	}
+	seq := sequencer(t, db)
 	write(1, 30) // one step: 30 transactions, 40 entries
-	es, head, err := db.StepRead(ctx, 39, true)
+	es, head, err := seq.StepRead(ctx, 39, true)
 	if err != nil || len(es) != 0 || head != 40 {
 		t.Fatalf("StepRead(39) over 40 entries = %d entries, head %d, %v; want none, 40", len(es), head, err)
 	}
 	write(31, 35) // 5 transactions, 6 entries
-	es, head, err = db.StepRead(ctx, 100, true)
+	es, head, err = seq.StepRead(ctx, 100, true)
 	if err != nil || len(es) != 6 || head != 46 || es[0].Pos != 41 || es[5].Pos != 46 {
 		t.Fatalf("StepRead(100) = %d entries, head %d, %v", len(es), head, err)
 	}
@@ -210,9 +211,10 @@ func TestStepNotifiesOtherInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	seq := sequencer(t, db)
 	step := func(notify bool) (payload string) {
 		t.Helper()
-		if _, _, err := db.StepRead(ctx, 100, notify); err != nil {
+		if _, _, err := seq.StepRead(ctx, 100, notify); err != nil {
 			t.Fatal(err)
 		}
 		n, err := l.Wait(ctx, 300*time.Millisecond)
@@ -284,8 +286,9 @@ func TestStepsUnderStricterDefaultIsolation(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	var head int64
+	seq := sequencer(t, db)
 	go func() {
-		_, pos, err := db.StepRead(ctx, 100, false)
+		_, pos, err := seq.StepRead(ctx, 100, false)
 		head = pos
 		done <- err
 	}()
@@ -296,4 +299,15 @@ func TestStepsUnderStricterDefaultIsolation(t *testing.T) {
 	if err := <-done; err != nil || head != 1 {
 		t.Fatalf("step after another committed: head %d, %v (want 1, no error)", head, err)
 	}
+}
+
+// sequencer opens a Sequencer session, closed when the test ends.
+func sequencer(t *testing.T, db *store.DB) *store.Session {
+	t.Helper()
+	s, err := db.Sequencer(context.Background(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

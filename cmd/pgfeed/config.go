@@ -37,7 +37,8 @@ type Config struct {
 	MaxSnapshot    int // cap on query.limit
 	Retention      time.Duration
 	Poll           time.Duration
-	Name           string // this instance's reader name in the journal
+	LeaderTimeout  time.Duration // how long a frozen sequencing instance keeps the lead
+	Name           string        // this instance's reader name in the journal
 	ShutdownGrace  time.Duration
 
 	DevDir    string // where `pgfeed dev` keeps its PostgreSQL cluster
@@ -64,6 +65,7 @@ func DefaultConfig() Config {
 		MaxSnapshot:    1000,
 		Retention:      24 * time.Hour,
 		Poll:           250 * time.Millisecond,
+		LeaderTimeout:  10 * time.Second,
 		Name:           fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ShutdownGrace:  10 * time.Second,
 		DevDir:         ".pgfeed",
@@ -120,6 +122,7 @@ func (c *Config) Validate(serving bool) error {
 		{"snapshot limit", c.SnapshotLimit > 0},
 		{"retention", c.Retention > 0},
 		{"poll", c.Poll > 0},
+		{"leader timeout", c.LeaderTimeout > 0},
 		{"shutdown grace", c.ShutdownGrace > 0},
 	}
 	for _, p := range positive {
@@ -129,6 +132,9 @@ func (c *Config) Validate(serving bool) error {
 	}
 	if c.MaxSnapshot < c.SnapshotLimit {
 		errs = append(errs, fmt.Errorf("max snapshot must be at least the snapshot limit (%d)", c.SnapshotLimit))
+	}
+	if c.LeaderTimeout > 0 && c.Poll > 0 && c.LeaderTimeout < 4*c.Poll {
+		errs = append(errs, fmt.Errorf("leader timeout must be at least 4 times the poll (%v)", 4*c.Poll))
 	}
 	if c.Workers < 0 || c.Snapshots < 0 {
 		errs = append(errs, errors.New("workers and snapshots must be 0 (the default) or more"))
@@ -254,6 +260,7 @@ func (c *Config) registerServe(f *flagSet) {
 	f.int(&c.MaxSnapshot, "max-snapshot", "PGFEED_MAX_SNAPSHOT", "largest query.limit a client may ask for")
 	f.dur(&c.Retention, "retention", "PGFEED_RETENTION", "how long the journal keeps changes for resuming clients")
 	f.dur(&c.Poll, "poll", "PGFEED_POLL", "fallback journal poll period when no wake-up arrives")
+	f.dur(&c.LeaderTimeout, "leader-timeout", "PGFEED_LEADER_TIMEOUT", "how long the sequencing instance may be frozen or cut off from the database before another takes over")
 	f.str(&c.Name, "name", "PGFEED_NAME", "this instance's name in pgfeed.readers")
 	f.dur(&c.ShutdownGrace, "shutdown-grace", "PGFEED_SHUTDOWN_GRACE", "time to close clients on shutdown")
 }

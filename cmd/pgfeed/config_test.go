@@ -79,6 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad addr", nil, []string{"serve", "--addr", "8101"}, `addr "8101"`},
 		{"bad origin", nil, []string{"serve", "--allowed-origins", "example.com"}, `allowed origin "example.com"`},
 		{"zero heartbeat", nil, []string{"serve", "--heartbeat", "0s"}, "heartbeat must be positive"},
+		{"leader timeout within polls", map[string]string{"PGFEED_LEADER_TIMEOUT": "500ms"}, []string{"serve"}, "leader timeout must be at least 4 times the poll (1s)"},
 		{"snapshot limit above cap", nil, []string{"serve", "--snapshot-limit", "5000"}, "max snapshot must be at least the snapshot limit"},
 		{"handshake without secret", nil, []string{"serve"}, "auth mode handshake needs a JWT secret"},
 		{"bad log level", nil, []string{"tables", "--log-level", "loud"}, `log level "loud"`},

@@ -78,6 +78,7 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		Name:        c.Name,
 		StartAtHead: true,
 		Poll:        c.Poll,
+		Lease:       c.LeaderTimeout,
 		Retention:   c.Retention,
 		Logger:      m.log,
 	})
