@@ -35,6 +35,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		cfg.MaxConns = max(cfg.MaxConns, 16)
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// Snapshots render rows as the capture functions do (see
+	// pgfeed.output_settings), whatever the database or role sets: floats
+	// exact, bytea as hex, intervals in the postgres style.
+	cfg.ConnConfig.RuntimeParams["extra_float_digits"] = "1"
+	cfg.ConnConfig.RuntimeParams["bytea_output"] = "hex"
+	cfg.ConnConfig.RuntimeParams["intervalstyle"] = "postgres"
 	// pgfeed's statements are short; JIT compiling them costs more than
 	// running them.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
