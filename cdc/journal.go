@@ -47,9 +47,11 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	return changes, nil
 }
 
-// Pruned is the highest pruned position: a cursor below it cannot be
-// resumed without a gap.
-func (j Journal) Pruned(ctx context.Context) (int64, error) {
-	_, pruned, err := j.DB.Head(ctx)
-	return pruned, err
+// Bounds are the positions a cursor can be resumed from: a cursor below
+// pruned cannot be resumed without a gap, and one above head was never
+// given by this database's journal (it was restored to an earlier state, or
+// failed over to a replica that lacked the latest transactions).
+func (j Journal) Bounds(ctx context.Context) (pruned, head int64, err error) {
+	head, pruned, err = j.DB.Head(ctx)
+	return pruned, head, err
 }

@@ -67,8 +67,8 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	prune(time.Hour, 10, "1h retention")
 	prune(0, 15, "no live reader")
 	j := cdc.Journal{DB: db}
-	if p, err := j.Pruned(ctx); err != nil || p != 15 {
-		t.Fatalf("Pruned = %d, %v", p, err)
+	if p, h, err := j.Bounds(ctx); err != nil || p != 15 || h != head {
+		t.Fatalf("Bounds = %d, %d, %v; want 15, %d", p, h, err, head)
 	}
 	rest, err := j.ReadAfter(ctx, 0, 100)
 	if err != nil || len(rest) != 0 {

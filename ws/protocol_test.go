@@ -264,6 +264,19 @@ func TestSinceReplay(t *testing.T) {
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
+
+	// A cursor above the journal's head was not given by this database (it
+	// was restored to an earlier state, or the cursor is made up): a fresh
+	// snapshot, recovered false, and the live stream from there.
+	ahead := e.dial(t, nil)
+	ahead.send(fmt.Sprintf(`{"type":"subscribe","collection":"items","uid":"a","since":"%d","query":{"fields":["name"]}}`, p+100))
+	got = ahead.read()
+	want = fmt.Sprintf(`{"type":"subscription","event":"init","data":[{"id":1,"name":"b"},{"id":9,"name":"z"}],"uid":"a","cursor":"%d","recovered":false}`, cursorOf(t, got))
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	e.exec(`INSERT INTO items VALUES (10, 'y', 1)`)
+	ahead.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":10,"name":"y"}],"uid":"a","cursor":"%d"}`, cursorOf(t, got)+1))
 }
 
 // TestSinceBetweenUpdateAndLeave resumes a filtered subscription whose
