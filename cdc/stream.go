@@ -117,11 +117,32 @@ type Stream struct {
 	wakeSig chan struct{} // a writer asked the idle sequencer to step
 	probe   atomic.Bool   // the reader should read until it finds nothing new
 
+	last entryID // the entry at pos, once one is published (reader's; Run's between sessions)
+
 	// Entries the sequencer's steps returned, for the reader to publish
 	// without reading them back.
 	mu     sync.Mutex
 	handed []store.Entry
 }
+
+// entryID tells a journal entry from another that took its position in
+// another history of the database: the writer's transaction id and the
+// time it began.
+type entryID struct {
+	pos int64
+	xid uint64
+	at  time.Time
+}
+
+// ErrRewound means that the journal went back under a running stream: the
+// database was restored to an earlier state, or failed over to a replica
+// that lacked the latest transactions, and positions this stream has
+// published are gone or now hold other changes. The stream cannot go on
+// without misleading its sink: pgfeed must start again from the journal's
+// head (its clients then resume, and those with cursors beyond that head
+// get a fresh snapshot).
+var ErrRewound = errors.New("the database went back to an earlier state (a restore, or a failover " +
+	"to a replica that lacked the latest transactions); start pgfeed again to follow it from its head")
 
 // maxHanded bounds the entries waiting in Stream.handed: past it, a step
 // returns none and the reader reads them from the journal.
@@ -194,7 +215,7 @@ func (s *Stream) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, store.ErrNotInstalled) {
+		if errors.Is(err, store.ErrNotInstalled) || errors.Is(err, ErrRewound) {
 			return err
 		}
 		d := backoff.next()
@@ -219,6 +240,8 @@ func (s *Stream) session(ctx context.Context) error {
 		if err := s.start(ctx); err != nil {
 			return err
 		}
+	} else if err := s.checkHistory(ctx); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -254,6 +277,32 @@ func (s *Stream) start(ctx context.Context) error {
 	}
 	s.started = true
 	s.log.Info().Int64("position", from).Msg("change stream started")
+	return nil
+}
+
+// checkHistory makes sure, as a session begins, that the journal still
+// holds what the stream has seen: its head is not behind the highest
+// position the stream knows of, and the entry at the stream's position (if
+// not pruned) is the one it published.
+func (s *Stream) checkHistory(ctx context.Context) error {
+	head, _, err := s.db.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if known := s.head.Load(); head < known {
+		return fmt.Errorf("the journal's head is position %d, and this instance has seen %d: %w", head, known, ErrRewound)
+	}
+	if s.last.pos == 0 || s.last.pos != s.pos.Load() {
+		return nil
+	}
+	entries, err := s.db.ReadAfter(ctx, s.last.pos-1, 1, 1)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 1 && entries[0].Pos == s.last.pos &&
+		(entries[0].XID != s.last.xid || !entries[0].At.Equal(s.last.at)) {
+		return fmt.Errorf("position %d of the journal now holds transaction %d, not %d: %w", s.last.pos, entries[0].XID, s.last.xid, ErrRewound)
+	}
 	return nil
 }
 
@@ -402,6 +451,8 @@ func (s *Stream) publish(entries []store.Entry) error {
 		from = e.Pos
 	}
 	s.sink.Publish(batch)
+	last := entries[len(entries)-1]
+	s.last = entryID{pos: last.Pos, xid: last.XID, at: last.At}
 	s.pos.Store(from)
 	s.advanceHead(from)
 	return nil

@@ -47,6 +47,7 @@ type Cluster struct {
 	temp    bool
 	cred    *syscall.Credential
 	running bool
+	private string // while Rewind's before runs: the only socket's directory
 }
 
 // BinDir finds the directory holding initdb and pg_ctl: PATH first, then
@@ -148,6 +149,9 @@ func (c *Cluster) port() int {
 
 // URL is a connection string for database db as the superuser "postgres".
 func (c *Cluster) URL(db string) string {
+	if c.private != "" {
+		return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, c.private, c.port())
+	}
 	if c.opts.Port != 0 {
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.opts.Port, db)
 	}
@@ -199,6 +203,10 @@ func (c *Cluster) settings() []string {
 	}
 	if c.opts.Port != 0 {
 		s["listen_addresses"] = "'127.0.0.1'"
+	}
+	if c.private != "" {
+		s["listen_addresses"] = "''"
+		s["unix_socket_directories"] = "'" + c.private + "'"
 	}
 	if !c.opts.Durable {
 		// Survives a killed server, not a crashed machine. Commits stay
@@ -255,6 +263,61 @@ func (c *Cluster) Stop(mode string) error {
 func (c *Cluster) Restart(ctx context.Context, mode string) error {
 	if err := c.Stop(mode); err != nil {
 		return err
+	}
+	return c.start(ctx)
+}
+
+// Save stops the server, copies its data directory into dir (a cold
+// backup; dir must not exist), and starts it again.
+func (c *Cluster) Save(ctx context.Context, dir string) error {
+	if err := c.Stop("fast"); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", c.dataDir(), dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("save data: %w: %s", err, out)
+	}
+	return c.start(ctx)
+}
+
+// Rewind stops the server at once and puts back the data directory Save
+// copied into dir: the database goes back to that state, as after a
+// restore from a backup, or a failover to a replica that lacked what was
+// written since. With before, the server first runs on a socket of its
+// own, which URL gives while before runs and which connection strings
+// taken earlier do not reach: what the rewound database does before its
+// old clients find it again.
+func (c *Cluster) Rewind(ctx context.Context, dir string, before func() error) error {
+	if err := c.Stop("immediate"); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(c.dataDir()); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", dir, c.dataDir()).CombinedOutput(); err != nil {
+		return fmt.Errorf("rewind data: %w: %s", err, out)
+	}
+	if before != nil {
+		private, err := os.MkdirTemp(c.dir, "private-")
+		if err != nil {
+			return err
+		}
+		if c.cred != nil {
+			if err := os.Chown(private, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+				return err
+			}
+		}
+		c.private = private
+		err = c.start(ctx)
+		if err == nil {
+			err = before()
+			if serr := c.Stop("fast"); err == nil {
+				err = serr
+			}
+		}
+		c.private = ""
+		if err != nil {
+			return err
+		}
 	}
 	return c.start(ctx)
 }
