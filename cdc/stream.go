@@ -136,13 +136,14 @@ type entryID struct {
 
 // ErrRewound means that the journal went back under a running stream: the
 // database was restored to an earlier state, or failed over to a replica
-// that lacked the latest transactions, and positions this stream has
-// published are gone or now hold other changes. The stream cannot go on
+// that lacked the latest transactions (or pgfeed was uninstalled and
+// installed again), and positions this stream has published are gone or
+// now hold other changes. The stream cannot go on
 // without misleading its sink: pgfeed must start again from the journal's
 // head (its clients then resume, and those with cursors beyond that head
 // get a fresh snapshot).
-var ErrRewound = errors.New("the database went back to an earlier state (a restore, or a failover " +
-	"to a replica that lacked the latest transactions); start pgfeed again to follow it from its head")
+var ErrRewound = errors.New("the database went back to an earlier state (a restore, a failover to a replica " +
+	"that lacked the latest transactions, or pgfeed installed again); start pgfeed again to follow it from its head")
 
 // maxHanded bounds the entries waiting in Stream.handed: past it, a step
 // returns none and the reader reads them from the journal.
