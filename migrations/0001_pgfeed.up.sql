@@ -514,8 +514,8 @@ $$;
 -- other than postgres change the form clients parse. Each capture function
 -- tests the three as it begins, in a plain expression, and only when one
 -- differs saves them with output_settings and sets pgfeed's with set_output
--- (SET LOCAL), then puts the writer's back as it ends. In a loop of
--- single-row INSERTs that cost 0.5 microseconds a statement, and 2.5 for a
+-- (SET LOCAL), then puts the writer's back as it ends. Measured in a loop of
+-- single-row INSERTs, this costs 0.5 microseconds a statement, and 2.5 for a
 -- writer whose settings differ (some frameworks set IntervalStyle =
 -- iso_8601). A SET clause on the capture functions would cost every write 1.5
 -- (PostgreSQL 15 saves and restores every setting around such a call); the
