@@ -273,10 +273,18 @@ func (c *Cluster) Save(ctx context.Context, dir string) error {
 	if err := c.Stop("fast"); err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "cp", "-a", c.dataDir(), dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("save data: %w: %s", err, out)
+	if err := copyTree(ctx, c.dataDir(), dir); err != nil {
+		return err
 	}
 	return c.start(ctx)
+}
+
+// copyTree copies directory from to to, keeping owners and modes.
+func copyTree(ctx context.Context, from, to string) error {
+	if out, err := exec.CommandContext(ctx, "cp", "-a", from, to).CombinedOutput(); err != nil {
+		return fmt.Errorf("copy %s to %s: %w: %s", from, to, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // Rewind stops the server at once and puts back the data directory Save
@@ -293,8 +301,8 @@ func (c *Cluster) Rewind(ctx context.Context, dir string, before func() error) e
 	if err := os.RemoveAll(c.dataDir()); err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "cp", "-a", dir, c.dataDir()).CombinedOutput(); err != nil {
-		return fmt.Errorf("rewind data: %w: %s", err, out)
+	if err := copyTree(ctx, dir, c.dataDir()); err != nil {
+		return err
 	}
 	if before != nil {
 		private, err := os.MkdirTemp(c.dir, "private-")
