@@ -29,9 +29,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		// The stream holds up to three connections (reader, sequencer,
-		// pruning) and each snapshot two, so pgx's default (4 or the CPU
-		// count) would make them wait for each other.
+		// The stream holds up to two of the pool's connections (its
+		// reader, the sequencer's look for other readers), besides its own
+		// sessions (LISTEN, sequencer), and each snapshot two, so pgx's
+		// default (4 or the CPU count) would make them wait for each other.
 		cfg.MaxConns = max(cfg.MaxConns, 16)
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
