@@ -47,11 +47,24 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	return changes, nil
 }
 
-// Bounds are the positions a cursor can be resumed from: a cursor below
-// pruned cannot be resumed without a gap, and one above head was never
-// given by this database's journal (it was restored to an earlier state, or
-// failed over to a replica that lacked the latest transactions).
-func (j Journal) Bounds(ctx context.Context) (pruned, head int64, err error) {
-	head, pruned, err = j.DB.Head(ctx)
-	return pruned, head, err
+// Resumable reports whether a client can resume from the cursor since:
+// not if it is below the pruned position (the journal lost changes after
+// it), above the head, or inside a jump (store.Jump): this database never
+// gave it, as it was restored to an earlier state or failed over to a
+// replica that lacked the latest transactions.
+func (j Journal) Resumable(ctx context.Context, since int64) (bool, error) {
+	head, pruned, err := j.DB.Head(ctx)
+	if err != nil || since < pruned || since > head {
+		return false, err
+	}
+	jumps, err := j.DB.Jumps(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, jump := range jumps {
+		if jump.Inside(since) {
+			return false, nil
+		}
+	}
+	return true, nil
 }

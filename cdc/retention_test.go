@@ -67,8 +67,10 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	prune(time.Hour, 10, "1h retention")
 	prune(0, 15, "no live reader")
 	j := cdc.Journal{DB: db}
-	if p, h, err := j.Bounds(ctx); err != nil || p != 15 || h != head {
-		t.Fatalf("Bounds = %d, %d, %v; want 15, %d", p, h, err, head)
+	for since, want := range map[int64]bool{14: false, 15: true, 16: false} { // pruned and head are 15
+		if ok, err := j.Resumable(ctx, since); err != nil || ok != want {
+			t.Fatalf("Resumable(%d) = %v, %v; want %v", since, ok, err, want)
+		}
 	}
 	rest, err := j.ReadAfter(ctx, 0, 100)
 	if err != nil || len(rest) != 0 {

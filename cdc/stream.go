@@ -283,8 +283,9 @@ func (s *Stream) start(ctx context.Context) error {
 
 // checkHistory makes sure, as a session begins, that the journal still
 // holds what the stream has seen: its head is not behind the highest
-// position the stream knows of, and the entry at the stream's position (if
-// not pruned) is the one it published.
+// position the stream knows of, the stream's position is not inside a jump
+// (it came from the history a new timeline left behind), and the entry at
+// the stream's position (if not pruned) is the one it published.
 func (s *Stream) checkHistory(ctx context.Context) error {
 	head, _, err := s.db.Head(ctx)
 	if err != nil {
@@ -292,6 +293,15 @@ func (s *Stream) checkHistory(ctx context.Context) error {
 	}
 	if known := s.head.Load(); head < known {
 		return fmt.Errorf("the journal's head is position %d, and this instance has seen %d: %w", head, known, ErrRewound)
+	}
+	jumps, err := s.db.Jumps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jumps {
+		if pos := s.pos.Load(); j.Inside(pos) {
+			return fmt.Errorf("the database is on a new timeline, whose positions go on from %d, and this instance published up to %d: %w", j.After, pos, ErrRewound)
+		}
 	}
 	if s.last.pos == 0 || s.last.pos != s.pos.Load() {
 		return nil
@@ -391,7 +401,7 @@ func (s *Stream) read(ctx context.Context) error {
 func (s *Stream) catchUp(ctx context.Context) error {
 	probe := s.probe.Swap(false)
 	for {
-		took, err := s.publishHanded()
+		took, err := s.publishHanded(ctx)
 		if err != nil {
 			return err
 		}
@@ -405,7 +415,7 @@ func (s *Stream) catchUp(ctx context.Context) error {
 		read := 0
 		err = s.db.EachAfter(ctx, from, s.opts.BatchTx, maxPublish, func(entries []store.Entry) error {
 			read += len(entries)
-			return s.publish(entries)
+			return s.publish(ctx, entries)
 		})
 		if err != nil {
 			return err
@@ -419,7 +429,7 @@ func (s *Stream) catchUp(ctx context.Context) error {
 
 // publishHanded publishes the entries the sequencer handed over, if they
 // follow the position, and reports whether there were any.
-func (s *Stream) publishHanded() (bool, error) {
+func (s *Stream) publishHanded(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	handed := s.handed
 	s.handed = nil
@@ -432,17 +442,24 @@ func (s *Stream) publishHanded() (bool, error) {
 	if len(handed) == 0 || handed[0].Pos != s.pos.Load()+1 {
 		return false, nil
 	}
-	return true, s.publish(handed)
+	return true, s.publish(ctx, handed)
 }
 
-// publish decodes entries that follow the position without a gap and
-// hands them to the sink.
-func (s *Stream) publish(entries []store.Entry) error {
+// publish decodes entries that follow the position without a gap (or
+// across a jump of the sequencer's, see store.Jump) and hands them to the
+// sink.
+func (s *Stream) publish(ctx context.Context, entries []store.Entry) error {
 	from := s.pos.Load()
 	batch := make([]Change, 0, len(entries))
 	for _, e := range entries {
 		if e.Pos != from+1 {
-			return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
+			jumped, err := s.jumped(ctx, from, e.Pos)
+			if err != nil {
+				return err
+			}
+			if !jumped {
+				return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
+			}
 		}
 		c, err := Decode(e)
 		if err != nil {
@@ -457,6 +474,20 @@ func (s *Stream) publish(entries []store.Entry) error {
 	s.pos.Store(from)
 	s.advanceHead(from)
 	return nil
+}
+
+// jumped reports whether the sequencer jumped from position after to next.
+func (s *Stream) jumped(ctx context.Context, after, next int64) (bool, error) {
+	jumps, err := s.db.Jumps(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range jumps {
+		if j.After == after && j.Next == next {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // advanceHead records that positions up to head exist.

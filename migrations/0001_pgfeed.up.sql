@@ -85,9 +85,26 @@ CREATE TABLE pgfeed.sequencer (
     -- The transaction that wrote this row: every update sets it, so that a
     -- row written otherwise, by a restore, is told apart by its xmin (see
     -- pgfeed.adopt_restored).
-    written_by xid8 NOT NULL DEFAULT pg_current_xact_id()
+    written_by xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    timeline   integer           -- the server's timeline at the last step
 );
 INSERT INTO pgfeed.sequencer (one, next_pos, pending, horizon, pruned_pos) VALUES (true, 1, '{}', '0', 0);
+
+-- A new timeline (a replica promoted, a point-in-time recovery) goes on
+-- from a history that may lack the last positions the old one gave, which
+-- clients hold as cursors and which would soon name other changes. So the
+-- first step on a new timeline skips 2^32 positions, more than any history
+-- can lose: a cursor from the lost positions falls inside the skip, where
+-- no cursor of this history can be, and is told it cannot resume. jumps
+-- records each skip, for readers to step over: positions after_pos + 1 to
+-- next_pos - 1 are never given, and next_pos - 1 is the head a step
+-- reports until the next position is given.
+CREATE TABLE pgfeed.jumps (
+    after_pos bigint PRIMARY KEY,
+    next_pos  bigint NOT NULL,
+    timeline  integer NOT NULL,
+    at        timestamptz NOT NULL DEFAULT now()
+);
 
 -- Readers report how far they have read, so pruning never removes a change
 -- a live reader still needs.
@@ -306,8 +323,9 @@ SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    s      record;
-    v_next bigint;
+    s          record;
+    v_next     bigint;
+    v_timeline integer := ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
@@ -316,6 +334,14 @@ BEGIN
         RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz
                      FROM pgfeed.sequencer q;
         RETURN;
+    END IF;
+    -- The first step on a new timeline jumps (see pgfeed.jumps).
+    IF s.timeline IS DISTINCT FROM v_timeline THEN
+        IF s.timeline IS NOT NULL THEN
+            INSERT INTO pgfeed.jumps (after_pos, next_pos, timeline) VALUES (s.next_pos - 1, s.next_pos + 4294967296, v_timeline);
+            s.next_pos := s.next_pos + 4294967296;
+        END IF;
+        UPDATE pgfeed.sequencer SET next_pos = s.next_pos, timeline = v_timeline, written_by = pg_current_xact_id();
     END IF;
 
     RETURN QUERY
@@ -406,15 +432,19 @@ LANGUAGE sql STABLE AS $$
     ), t AS (
         SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
         FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
+    ), b AS (
+        -- Where a page of max_rows ends: from the first position after
+        -- after, which a jump (see pgfeed.jumps) may put far above it.
+        SELECT greatest(after, min(t.first) - 1) + max_rows AS last FROM t WHERE t.first + t.n - 1 > after
     ), sel AS MATERIALIZED (
         SELECT t.first, t.xid FROM t
-        WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= after + max_rows)
+        WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= (SELECT b.last FROM b))
         ORDER BY t.first LIMIT max_tx
     )
     SELECT e.* FROM pgfeed.entries(
         ARRAY(SELECT sel.xid FROM sel ORDER BY sel.first),
         ARRAY(SELECT sel.first FROM sel ORDER BY sel.first)) e
-    WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= after + max_rows)
+    WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= (SELECT b.last FROM b))
     ORDER BY e.pos
 $$;
 

@@ -58,6 +58,30 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 	return head, pruned, nil
 }
 
+// Jump is a skip of positions the sequencer made on a new timeline (see
+// pgfeed.jumps): positions After+1 to Next-1 are never given, and Next-1
+// is the head until Next is.
+type Jump struct {
+	After, Next int64
+}
+
+// Inside reports whether a cursor at pos came from the history that a new
+// timeline left behind: it lies inside the skip.
+func (j Jump) Inside(pos int64) bool { return pos > j.After && pos < j.Next-1 }
+
+// Jumps lists the sequencer's jumps, in position order.
+func (db *DB) Jumps(ctx context.Context) ([]Jump, error) {
+	rows, err := db.pool.Query(ctx, `SELECT after_pos, next_pos FROM pgfeed.jumps ORDER BY after_pos`)
+	if err != nil {
+		return nil, wrapSchemaErr("read jumps", err)
+	}
+	jumps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Jump])
+	if err != nil {
+		return nil, wrapSchemaErr("read jumps", err)
+	}
+	return jumps, nil
+}
+
 // ReadAfter returns journal entries with positions above after, in position
 // order, from at most maxTx transactions, and at most maxRows of them (0:
 // every row of those transactions); a page may end inside a transaction.

@@ -50,10 +50,9 @@ type Backend interface {
 	// transactions, in stream order; it may stop inside a large
 	// transaction, and a read from its last change goes on from there.
 	ReadAfter(ctx context.Context, after int64, maxTx int) ([]cdc.Change, error)
-	// Bounds are the positions a cursor can resume from: above pruned, the
-	// highest position no longer in the journal, and at most head, the
-	// last position given so far.
-	Bounds(ctx context.Context) (pruned, head int64, err error)
+	// Resumable reports whether the journal holds every change after the
+	// cursor since, so that a client can resume from it.
+	Resumable(ctx context.Context, since int64) (bool, error)
 }
 
 var _ Backend = cdc.Journal{}

@@ -25,13 +25,12 @@
 //     from then on buffers every published change of its collection;
 //   - without "event", init carries a snapshot taken at position S >= h0 and
 //     the cursor S; with "event", init has no data and the cursor h0;
-//   - with "since" (a cursor at or above the journal's pruned position, and
-//     at most its head), init has no data, "cursor" is the client's cursor
+//   - with "since" (a cursor the journal can resume from: see
+//     Backend.Resumable), init has no data, "cursor" is the client's cursor
 //     and "recovered":true; the journal is replayed from the cursor up to
-//     h0; with a cursor below the pruned position, or above the head (the
-//     database was restored to an earlier state, or failed over to a
-//     replica that lacked the latest transactions), init is as without
-//     "since" plus "recovered":false;
+//     h0; with another cursor (below the pruned position, or from positions
+//     the database lost), init is as without "since" plus
+//     "recovered":false;
 //   - then the buffered changes above the position reached are delivered and
 //     the subscription goes live, in order, without gaps or duplicates.
 //

@@ -24,7 +24,7 @@ func (b *memBackend) Snapshot(context.Context, *query.Table, string, []any, stri
 
 func (b *memBackend) ReadAfter(context.Context, int64, int) ([]cdc.Change, error) { return nil, nil }
 
-func (b *memBackend) Bounds(context.Context) (int64, int64, error) { return 0, 0, nil }
+func (b *memBackend) Resumable(context.Context, int64) (bool, error) { return true, nil }
 
 func fuzzServer(f *testing.F) *Server {
 	b := &memBackend{t: query.Table{Collection: "items", Schema: "public", Name: "items", Key: []string{"id"},

@@ -79,11 +79,11 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 	var last int64
 	switch {
 	case sub.since >= 0:
-		pruned, head, err := s.backend.Bounds(ctx)
+		ok, err := s.backend.Resumable(ctx, sub.since)
 		if err != nil {
 			return err
 		}
-		if sub.since < pruned || sub.since > head {
+		if !ok {
 			recovered := false
 			if last, err = s.initial(ctx, sub, spec, h0, &recovered); err != nil {
 				return err

@@ -330,6 +330,40 @@ func (c *Cluster) Rewind(ctx context.Context, dir string, before func() error) e
 	return c.start(ctx)
 }
 
+// Standby copies the cluster with pg_basebackup into opts.Dir (which must
+// be given) and starts the copy there as a standby that replays what it
+// copied but does not follow the cluster: promoted (pg_promote), it is
+// what a replica that lagged becomes after a failover, on a new timeline.
+func (c *Cluster) Standby(ctx context.Context, opts Options) (*Cluster, error) {
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	signal := filepath.Join(data, "standby.signal")
+	if err := c.run(ctx, "pg_basebackup", "-D", data, "-h", c.dir, "-p", strconv.Itoa(c.port()), "-U", "postgres", "-X", "stream", "-c", "fast"); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(signal, nil, 0o600); err != nil {
+		return nil, err
+	}
+	if c.cred != nil {
+		if err := os.Chown(signal, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	opts.Dir = dir
+	return Start(ctx, opts)
+}
+
 // Close stops the server and removes a temporary cluster's files.
 func (c *Cluster) Close() error {
 	err := c.Stop("fast")

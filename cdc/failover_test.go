@@ -1,0 +1,113 @@
+package cdc_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store/pglocal"
+	"github.com/pgfeed/pgfeed/store/storetest"
+	"github.com/rs/zerolog"
+)
+
+// TestFailoverToALaggingReplica: the database fails over to a replica that
+// lacked the last transactions (promoted, on a new timeline), which takes
+// new changes before pgfeed finds it. Positions 4 to 6 that the old primary
+// gave are lost, and must not name the new changes: the sequencer jumps,
+// so that the stream that published them stops with ErrRewound, a client
+// cursor from the lost positions cannot resume while the one from before
+// them can, and a stream from there reads across the jump.
+func TestFailoverToALaggingReplica(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	primary := storetest.NewCluster(t, nil)
+	storetest.Exec(t, primary.URL("postgres"), `CREATE DATABASE app`)
+	u := primary.URL("app")
+	storetest.Migrate(t, u)
+	storetest.Exec(t, u, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	s := cdc.NewStream(db, sink, cdc.Options{From: 0, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(sctx) }()
+	for i := 1; i <= 3; i++ {
+		storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
+	}
+	sink.waitFor(t, 3, 10*time.Second)
+
+	replicaDir := filepath.Join(primary.Dir(), "replica") // removed with the primary
+	replica, err := primary.Standby(ctx, pglocal.Options{Dir: replicaDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	for i := 4; i <= 6; i++ { // never reach the replica
+		storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
+	}
+	sink.waitFor(t, 6, 10*time.Second)
+
+	// The replica is promoted and takes changes, then serves at the
+	// primary's address.
+	storetest.Exec(t, replica.URL("app"), `SELECT pg_promote()`)
+	for i := 10; i <= 12; i++ {
+		storetest.Exec(t, replica.URL("app"), `INSERT INTO r VALUES ($1)`, i)
+	}
+	storetest.Exec(t, replica.URL("app"), `SELECT pgfeed.step()`)
+	if err := primary.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Stop("fast"); err != nil {
+		t.Fatal(err)
+	}
+	promoted, err := pglocal.Start(ctx, pglocal.Options{Dir: replicaDir,
+		Settings: map[string]string{"unix_socket_directories": "'" + primary.SocketDir() + "'"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { promoted.Close() })
+
+	select {
+	case err := <-done:
+		if !errors.Is(err, cdc.ErrRewound) || !strings.Contains(err.Error(), "new timeline") {
+			t.Fatalf("stream ended with %v, want ErrRewound for the new timeline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("stream still running 30s after the failover (position %d)", s.Position())
+	}
+
+	j := cdc.Journal{DB: db}
+	head, _, err := db.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for since, want := range map[int64]bool{3: true, 5: false, 6: false, head: true} {
+		if ok, err := j.Resumable(ctx, since); err != nil || ok != want {
+			t.Fatalf("Resumable(%d) on the new primary = %v, %v; want %v", since, ok, err, want)
+		}
+	}
+	// A reader at position 3, as a client that resumes from there, gets
+	// the new primary's changes, across the jump.
+	after := newCollector()
+	runStream(t, db, after, cdc.Options{Name: "after", From: 3})
+	after.waitFor(t, head, 10*time.Second)
+	var got []string
+	for _, c := range after.all() {
+		got = append(got, string(c.New[0]))
+		if c.Pos <= 3+1<<32-1 {
+			t.Errorf("change at position %d, inside the jump", c.Pos)
+		}
+	}
+	if strings.Join(got, " ") != `{"id":10} {"id":11} {"id":12}` {
+		t.Fatalf("changes after position 3: %v", got)
+	}
+	rest, err := j.ReadAfter(ctx, 3, 100)
+	if err != nil || len(rest) != 3 {
+		t.Fatalf("replay after position 3: %d changes, %v; want 3", len(rest), err)
+	}
+}
