@@ -36,6 +36,19 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	if err != nil {
 		return nil, err
 	}
+	if len(entries) == 0 {
+		// A page is bounded by position: right before a jump it is empty,
+		// and the next position is on the jump's far side.
+		jumps, err := j.DB.Jumps(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, jump := range jumps {
+			if jump.After == after {
+				return j.ReadAfter(ctx, jump.Next-1, maxTx)
+			}
+		}
+	}
 	changes := make([]Change, 0, len(entries))
 	for _, e := range entries {
 		c, err := Decode(e)

@@ -412,7 +412,9 @@ $$;
 -- read_after returns the journal rows with positions above after, from at
 -- most max_tx transactions, in position order, and at most max_rows of them
 -- when it is given: a page may then end inside a transaction, and the next
--- one reads on from there. txlog has a row per step; the transactions of the
+-- one reads on from there. Such a page is bounded by position, so it comes
+-- back empty right before a jump (see pgfeed.jumps): the reader goes on
+-- from the jump's far side (see cdc.Journal.ReadAfter). txlog has a row per step; the transactions of the
 -- steps needed are unnested and placed (each starts where the previous
 -- one's rows end).
 CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer, max_rows bigint DEFAULT NULL)
@@ -432,19 +434,15 @@ LANGUAGE sql STABLE AS $$
     ), t AS (
         SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
         FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
-    ), b AS (
-        -- Where a page of max_rows ends: from the first position after
-        -- after, which a jump (see pgfeed.jumps) may put far above it.
-        SELECT greatest(after, min(t.first) - 1) + max_rows AS last FROM t WHERE t.first + t.n - 1 > after
     ), sel AS MATERIALIZED (
         SELECT t.first, t.xid FROM t
-        WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= (SELECT b.last FROM b))
+        WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= after + max_rows)
         ORDER BY t.first LIMIT max_tx
     )
     SELECT e.* FROM pgfeed.entries(
         ARRAY(SELECT sel.xid FROM sel ORDER BY sel.first),
         ARRAY(SELECT sel.first FROM sel ORDER BY sel.first)) e
-    WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= (SELECT b.last FROM b))
+    WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= after + max_rows)
     ORDER BY e.pos
 $$;
 
