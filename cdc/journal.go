@@ -39,14 +39,12 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	if len(entries) == 0 {
 		// A page is bounded by position: right before a jump it is empty,
 		// and the next position is on the jump's far side.
-		jumps, err := j.DB.Jumps(ctx)
+		next, ok, err := j.DB.JumpAfter(ctx, after)
 		if err != nil {
 			return nil, err
 		}
-		for _, jump := range jumps {
-			if jump.After == after {
-				return j.ReadAfter(ctx, jump.Next-1, maxTx)
-			}
+		if ok {
+			return j.ReadAfter(ctx, next-1, maxTx)
 		}
 	}
 	changes := make([]Change, 0, len(entries))
@@ -60,24 +58,16 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	return changes, nil
 }
 
-// Resumable reports whether a client can resume from the cursor since:
-// not if it is below the pruned position (the journal lost changes after
-// it), above the head, or inside a jump (store.Jump): this database never
-// gave it, as it was restored to an earlier state or failed over to a
+// Resumable reports whether a client can resume from the cursor since: not
+// if it is below the pruned position (the journal lost changes after it),
+// above the head, or inside a jump (store.DB.InsideJump): this database
+// never gave it, as it was restored to an earlier state or failed over to a
 // replica that lacked the latest transactions.
 func (j Journal) Resumable(ctx context.Context, since int64) (bool, error) {
 	head, pruned, err := j.DB.Head(ctx)
 	if err != nil || since < pruned || since > head {
 		return false, err
 	}
-	jumps, err := j.DB.Jumps(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, jump := range jumps {
-		if jump.Inside(since) {
-			return false, nil
-		}
-	}
-	return true, nil
+	inside, err := j.DB.InsideJump(ctx, since)
+	return !inside && err == nil, err
 }

@@ -294,16 +294,13 @@ func (s *Stream) checkHistory(ctx context.Context) error {
 	if known := s.head.Load(); head < known {
 		return fmt.Errorf("the journal's head is position %d, and this instance has seen %d: %w", head, known, ErrRewound)
 	}
-	jumps, err := s.db.Jumps(ctx)
-	if err != nil {
+	pos := s.pos.Load()
+	if inside, err := s.db.InsideJump(ctx, pos); err != nil {
 		return err
+	} else if inside {
+		return fmt.Errorf("the database went on from before position %d on a new timeline, and this instance published up to it: %w", pos, ErrRewound)
 	}
-	for _, j := range jumps {
-		if pos := s.pos.Load(); j.Inside(pos) {
-			return fmt.Errorf("the database is on a new timeline, whose positions go on from %d, and this instance published up to %d: %w", j.After, pos, ErrRewound)
-		}
-	}
-	if s.last.pos == 0 || s.last.pos != s.pos.Load() {
+	if s.last.pos == 0 || s.last.pos != pos {
 		return nil
 	}
 	entries, err := s.db.ReadAfter(ctx, s.last.pos-1, 1, 1)
@@ -445,19 +442,19 @@ func (s *Stream) publishHanded(ctx context.Context) (bool, error) {
 	return true, s.publish(ctx, handed)
 }
 
-// publish decodes entries that follow the position without a gap (or
-// across a jump of the sequencer's, see store.Jump) and hands them to the
+// publish decodes entries that follow the position without a gap (or across
+// a jump of the sequencer's, see store.DB.JumpAfter) and hands them to the
 // sink.
 func (s *Stream) publish(ctx context.Context, entries []store.Entry) error {
 	from := s.pos.Load()
 	batch := make([]Change, 0, len(entries))
 	for _, e := range entries {
 		if e.Pos != from+1 {
-			jumped, err := s.jumped(ctx, from, e.Pos)
+			next, jumped, err := s.db.JumpAfter(ctx, from)
 			if err != nil {
 				return err
 			}
-			if !jumped {
+			if !jumped || next != e.Pos {
 				return fmt.Errorf("journal gap: position %d follows %d", e.Pos, from)
 			}
 		}
@@ -474,20 +471,6 @@ func (s *Stream) publish(ctx context.Context, entries []store.Entry) error {
 	s.pos.Store(from)
 	s.advanceHead(from)
 	return nil
-}
-
-// jumped reports whether the sequencer jumped from position after to next.
-func (s *Stream) jumped(ctx context.Context, after, next int64) (bool, error) {
-	jumps, err := s.db.Jumps(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, j := range jumps {
-		if j.After == after && j.Next == next {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // advanceHead records that positions up to head exist.

@@ -58,28 +58,30 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 	return head, pruned, nil
 }
 
-// Jump is a skip of positions the sequencer made on a new timeline (see
-// pgfeed.jumps): positions After+1 to Next-1 are never given, and Next-1
-// is the head until Next is.
-type Jump struct {
-	After, Next int64
+// JumpAfter returns where the positions go on after position after when
+// the sequencer skipped from there on a new timeline (see pgfeed.jumps):
+// positions after+1 to next-1 are never given.
+func (db *DB) JumpAfter(ctx context.Context, after int64) (next int64, ok bool, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT next_pos FROM pgfeed.jumps WHERE after_pos = $1`, after).Scan(&next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrapSchemaErr("read jumps", err)
+	}
+	return next, true, nil
 }
 
-// Inside reports whether a cursor at pos came from the history that a new
-// timeline left behind: it lies inside the skip.
-func (j Jump) Inside(pos int64) bool { return pos > j.After && pos < j.Next-1 }
-
-// Jumps lists the sequencer's jumps, in position order.
-func (db *DB) Jumps(ctx context.Context) ([]Jump, error) {
-	rows, err := db.pool.Query(ctx, `SELECT after_pos, next_pos FROM pgfeed.jumps ORDER BY after_pos`)
+// InsideJump reports whether position pos lies inside a skip of the
+// sequencer's: a position of the history that a new timeline left behind,
+// which this database never gave.
+func (db *DB) InsideJump(ctx context.Context, pos int64) (bool, error) {
+	var inside bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pgfeed.jumps WHERE $1 > after_pos AND $1 < next_pos - 1)`, pos).Scan(&inside)
 	if err != nil {
-		return nil, wrapSchemaErr("read jumps", err)
+		return false, wrapSchemaErr("read jumps", err)
 	}
-	jumps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Jump])
-	if err != nil {
-		return nil, wrapSchemaErr("read jumps", err)
-	}
-	return jumps, nil
+	return inside, nil
 }
 
 // ReadAfter returns journal entries with positions above after, in position
