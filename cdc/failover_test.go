@@ -2,7 +2,6 @@ package cdc_test
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store/pglocal"
 	"github.com/pgfeed/pgfeed/store/storetest"
-	"github.com/rs/zerolog"
 )
 
 // TestFailoverToALaggingReplica: the database fails over to a replica that
@@ -24,21 +22,11 @@ import (
 func TestFailoverToALaggingReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	primary := storetest.NewCluster(t, nil)
-	storetest.Exec(t, primary.URL("postgres"), `CREATE DATABASE app`)
-	u := primary.URL("app")
-	storetest.Migrate(t, u)
-	storetest.Exec(t, u, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
+	primary, u := newAppCluster(t, nil, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
 	db := storetest.Open(t, u)
 	sink := newCollector()
-	s := cdc.NewStream(db, sink, cdc.Options{From: 0, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(sctx) }()
-	for i := 1; i <= 3; i++ {
-		storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
-	}
+	s, _, done := startStream(t, db, sink, cdc.Options{From: 0})
+	insertR(t, u, 1, 3)
 	sink.waitFor(t, 3, 10*time.Second)
 
 	replicaDir := filepath.Join(primary.Dir(), "replica") // removed with the primary
@@ -47,17 +35,13 @@ func TestFailoverToALaggingReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { replica.Close() })
-	for i := 4; i <= 6; i++ { // never reach the replica
-		storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
-	}
+	insertR(t, u, 4, 6) // never reach the replica
 	sink.waitFor(t, 6, 10*time.Second)
 
 	// The replica is promoted and takes changes, then serves at the
 	// primary's address.
 	storetest.Exec(t, replica.URL("app"), `SELECT pg_promote()`)
-	for i := 10; i <= 12; i++ {
-		storetest.Exec(t, replica.URL("app"), `INSERT INTO r VALUES ($1)`, i)
-	}
+	insertR(t, replica.URL("app"), 10, 12)
 	storetest.Exec(t, replica.URL("app"), `SELECT pgfeed.step()`)
 	if err := primary.Stop("immediate"); err != nil {
 		t.Fatal(err)
@@ -72,14 +56,7 @@ func TestFailoverToALaggingReplica(t *testing.T) {
 	}
 	t.Cleanup(func() { promoted.Close() })
 
-	select {
-	case err := <-done:
-		if !errors.Is(err, cdc.ErrRewound) || !strings.Contains(err.Error(), "new timeline") {
-			t.Fatalf("stream ended with %v, want ErrRewound for the new timeline", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("stream still running 30s after the failover (position %d)", s.Position())
-	}
+	expectRewound(t, s, done, "new timeline")
 
 	j := cdc.Journal{DB: db}
 	head, _, err := db.Head(ctx)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store"
+	"github.com/pgfeed/pgfeed/store/pglocal"
 	"github.com/pgfeed/pgfeed/store/storetest"
 	"github.com/rs/zerolog"
 )
@@ -68,21 +69,44 @@ func (c *collector) waitFor(tb testing.TB, pos int64, timeout time.Duration) {
 	}
 }
 
-// runStream runs a stream over db until the test ends.
-func runStream(tb testing.TB, db *store.DB, sink cdc.Sink, opts cdc.Options) *cdc.Stream {
+// startStream runs a stream over db, logging its warnings to the test,
+// until stop is called or the test ends; done receives what Run returned.
+func startStream(tb testing.TB, db *store.DB, sink cdc.Sink, opts cdc.Options) (s *cdc.Stream, stop context.CancelFunc, done <-chan error) {
 	tb.Helper()
 	opts.Logger = zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
-	s := cdc.NewStream(db, sink, opts)
+	s = cdc.NewStream(db, sink, opts)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	result, ended := make(chan error, 1), make(chan struct{})
+	go func() { result <- s.Run(ctx); close(ended) }()
+	tb.Cleanup(func() { cancel(); <-ended })
+	return s, cancel, result
+}
+
+// runStream runs a stream over db until the test ends, and fails the test
+// if it ends otherwise.
+func runStream(tb testing.TB, db *store.DB, sink cdc.Sink, opts cdc.Options) *cdc.Stream {
+	tb.Helper()
+	s, stop, done := startStream(tb, db, sink, opts)
 	tb.Cleanup(func() {
-		cancel()
+		stop()
 		if err := <-done; err != nil && err != context.Canceled {
 			tb.Errorf("stream: %v", err)
 		}
 	})
 	return s
+}
+
+// newAppCluster starts a PostgreSQL cluster of the test's own (with extra
+// settings), creates database app in it, migrates it and runs schema
+// there; it returns the cluster and app's URL.
+func newAppCluster(tb testing.TB, settings map[string]string, schema string) (*pglocal.Cluster, string) {
+	tb.Helper()
+	cluster := storetest.NewCluster(tb, settings)
+	storetest.Exec(tb, cluster.URL("postgres"), `CREATE DATABASE app`)
+	u := cluster.URL("app")
+	storetest.Migrate(tb, u)
+	storetest.Exec(tb, u, schema)
+	return cluster, u
 }
 
 // settle steps the sequencer directly and returns the journal head, so a

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store/storetest"
-	"github.com/rs/zerolog"
 )
 
 // TestInstancesAgreeAndTakeOver is property 5 across instances: two streams
@@ -20,11 +19,7 @@ func TestInstancesAgreeAndTakeOver(t *testing.T) {
 	dbA, dbB := storetest.Open(t, u), storetest.Open(t, u)
 	a, b := newCollector(), newCollector()
 
-	ctxA, stopA := context.WithCancel(context.Background())
-	streamA := cdc.NewStream(dbA, a, cdc.Options{Name: "a", From: 0, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	doneA := make(chan error, 1)
-	go func() { doneA <- streamA.Run(ctxA) }()
-	defer stopA()
+	streamA, stopA, doneA := startStream(t, dbA, a, cdc.Options{Name: "a", From: 0})
 	deadline := time.Now().Add(10 * time.Second)
 	for !streamA.Leader() {
 		if time.Now().After(deadline) {

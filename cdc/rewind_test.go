@@ -10,7 +10,6 @@ import (
 
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store/storetest"
-	"github.com/rs/zerolog"
 )
 
 // TestRewoundDatabaseStopsTheStream: the database goes back to an earlier
@@ -35,30 +34,18 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			cluster := storetest.NewCluster(t, nil)
-			storetest.Exec(t, cluster.URL("postgres"), `CREATE DATABASE app`)
-			u := cluster.URL("app")
-			storetest.Migrate(t, u)
-			storetest.Exec(t, u, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
+			cluster, u := newAppCluster(t, nil, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
 			db := storetest.Open(t, u)
 			sink := newCollector()
-			s := cdc.NewStream(db, sink, cdc.Options{From: 0, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-			sctx, stop := context.WithCancel(ctx)
-			defer stop()
-			done := make(chan error, 1)
-			go func() { done <- s.Run(sctx) }()
+			s, _, done := startStream(t, db, sink, cdc.Options{From: 0})
 
-			for i := 1; i <= 3; i++ {
-				storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
-			}
+			insertR(t, u, 1, 3)
 			sink.waitFor(t, 3, 10*time.Second)
 			backup := filepath.Join(t.TempDir(), "data")
 			if err := cluster.Save(ctx, backup); err != nil {
 				t.Fatal(err)
 			}
-			for i := 4; i <= 6; i++ {
-				storetest.Exec(t, u, `INSERT INTO r VALUES ($1)`, i)
-			}
+			insertR(t, u, 4, 6)
 			sink.waitFor(t, 6, 10*time.Second)
 
 			var before func() error
@@ -66,9 +53,7 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 				// The rewound database takes positions 4 to 7 before the
 				// stream finds it again.
 				before = func() error {
-					for i := 10; i <= 13; i++ {
-						storetest.Exec(t, cluster.URL("app"), `INSERT INTO r VALUES ($1)`, i)
-					}
+					insertR(t, cluster.URL("app"), 10, 13)
 					storetest.Exec(t, cluster.URL("app"), `SELECT pgfeed.step()`)
 					return nil
 				}
@@ -76,17 +61,33 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 			if err := cluster.Rewind(ctx, backup, before); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-done:
-				if !errors.Is(err, cdc.ErrRewound) || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("stream ended with %v, want ErrRewound: %s", err, tt.want)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("stream still running 30s after the database went back (position %d)", s.Position())
-			}
+			expectRewound(t, s, done, tt.want)
 			if got := sink.last(); got != 6 {
 				t.Fatalf("stream published up to %d after the database went back, want 6", got)
 			}
 		})
+	}
+}
+
+// insertR inserts rows from to to into table r of the database at u, one
+// transaction each.
+func insertR(tb testing.TB, u string, from, to int) {
+	tb.Helper()
+	for i := from; i <= to; i++ {
+		storetest.Exec(tb, u, `INSERT INTO r VALUES ($1)`, i)
+	}
+}
+
+// expectRewound waits for the stream s (whose Run returns on done) to stop
+// with ErrRewound, its message holding want.
+func expectRewound(tb testing.TB, s *cdc.Stream, done <-chan error, want string) {
+	tb.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, cdc.ErrRewound) || !strings.Contains(err.Error(), want) {
+			tb.Fatalf("stream ended with %v, want ErrRewound: %s", err, want)
+		}
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("stream still running 30s after the database went back (position %d)", s.Position())
 	}
 }

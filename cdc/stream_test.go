@@ -179,12 +179,7 @@ func replayWorkload(tb testing.TB, db *store.DB, changes []cdc.Change) int {
 // and immediate) while writers run; still nothing is lost or duplicated.
 func TestSurvivesKilledConnectionsAndRestarts(t *testing.T) {
 	t.Parallel()
-	cluster := storetest.NewCluster(t, nil)
-	admin := cluster.URL("postgres")
-	storetest.Exec(t, admin, `CREATE DATABASE app`)
-	u := cluster.URL("app")
-	storetest.Migrate(t, u)
-	storetest.Exec(t, u, workloadSchema)
+	cluster, u := newAppCluster(t, nil, workloadSchema)
 	db := storetest.Open(t, u)
 	sink := newCollector()
 	runStream(t, db, sink, cdc.Options{From: 0, Poll: 100 * time.Millisecond})

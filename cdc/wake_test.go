@@ -207,11 +207,7 @@ func TestOpenWriterKeepsOthersSilent(t *testing.T) {
 // once committed: by the fallback poll while the sequencer is idle.
 func TestPreparedTransactions(t *testing.T) {
 	t.Parallel()
-	cluster := storetest.NewCluster(t, map[string]string{"max_prepared_transactions": "4"})
-	storetest.Exec(t, cluster.URL("postgres"), `CREATE DATABASE app`)
-	u := cluster.URL("app")
-	storetest.Migrate(t, u)
-	storetest.Exec(t, u, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w')`)
+	_, u := newAppCluster(t, map[string]string{"max_prepared_transactions": "4"}, `CREATE TABLE w (id int PRIMARY KEY); SELECT pgfeed.track('w')`)
 	sink := newCollector()
 	s := runStream(t, storetest.Open(t, u), sink, cdc.Options{From: 0, Poll: 200 * time.Millisecond, Linger: 500 * time.Millisecond})
 	ctx := context.Background()
