@@ -60,13 +60,7 @@ func TestTwoInstances(t *testing.T) {
 
 	sub := map[string]any{"type": "subscribe", "collection": "messages", "uid": "x",
 		"query": map[string]any{"fields": []string{"id", "text"}}}
-	ca, cb := dial(t, a.wsURL(), nil), dial(t, b.wsURL(), nil)
-	for _, c := range []*wsClient{ca, cb} {
-		c.send(sub)
-		if m := c.read(10 * time.Second); m["event"] != "init" {
-			t.Fatalf("subscribe reply = %v", m)
-		}
-	}
+	ca, cb := subscribeOn(t, sub, a), subscribeOn(t, sub, b)
 	storetest.Exec(t, u, `INSERT INTO messages (text) VALUES ('one')`)
 	curA := expectEvent(t, ca, "x", "create", `[{"id":1,"text":"one"}]`)
 	curB := expectEvent(t, cb, "x", "create", `[{"id":1,"text":"one"}]`)
@@ -106,6 +100,17 @@ func TestTwoInstances(t *testing.T) {
 	}
 }
 
+// subscribeOn dials s, sends sub and waits for its init.
+func subscribeOn(t *testing.T, sub map[string]any, s *server) *wsClient {
+	t.Helper()
+	c := dial(t, s.wsURL(), nil)
+	c.send(sub)
+	if m := c.read(10 * time.Second); m["event"] != "init" {
+		t.Fatalf("subscribe reply = %v", m)
+	}
+	return c
+}
+
 // waitMetric polls s's /metrics until the unlabelled metric name reads want.
 func waitMetric(t *testing.T, s *server, name, want string, timeout time.Duration) {
 	t.Helper()
@@ -133,13 +138,7 @@ func TestFrozenLeader(t *testing.T) {
 	b.waitReady(t)
 	sub := map[string]any{"type": "subscribe", "collection": "messages", "uid": "x",
 		"query": map[string]any{"fields": []string{"id", "text"}}}
-	ca, cb := dial(t, a.wsURL(), nil), dial(t, b.wsURL(), nil)
-	for _, c := range []*wsClient{ca, cb} {
-		c.send(sub)
-		if m := c.read(10 * time.Second); m["event"] != "init" {
-			t.Fatalf("subscribe reply = %v", m)
-		}
-	}
+	ca, cb := subscribeOn(t, sub, a), subscribeOn(t, sub, b)
 
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
