@@ -46,20 +46,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// running them.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pgfeed"
-	// A statement_timeout set on the database or role for the application
-	// would stop the stream for good: a step stamps everything committed
-	// since the last one in one statement, so a step over a backlog can
-	// outlast any limit, every time it is retried. pgfeed bounds what
-	// clients make it run (subscribe timeout) itself. A URL that sets it
-	// keeps its value.
-	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
-		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
-	}
-	// Likewise an idle_session_timeout would end the LISTEN connection,
-	// which waits without a statement, and the pool's spare connections.
-	// (The sequencer's session sets its own, see DB.Sequencer.)
-	if _, ok := cfg.ConnConfig.RuntimeParams["idle_session_timeout"]; !ok {
-		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = "0"
+	// Timeouts set on the database or role for the application are off,
+	// unless the URL sets them. A statement_timeout would stop the stream
+	// for good: a step stamps everything committed since the last one in
+	// one statement, so a step over a backlog can outlast any limit, every
+	// time it is retried (pgfeed bounds what clients make it run, the
+	// subscribe timeout, itself). An idle_session_timeout would end the
+	// LISTEN connection, which waits without a statement, and the pool's
+	// spare connections (the sequencer's session sets its own, see
+	// DB.Sequencer).
+	for _, name := range []string{"statement_timeout", "idle_session_timeout"} {
+		if _, ok := cfg.ConnConfig.RuntimeParams[name]; !ok {
+			cfg.ConnConfig.RuntimeParams[name] = "0"
+		}
 	}
 	// A step must take its snapshot after the step lock (see
 	// pgfeed.step_read): under a stricter default isolation its statement
