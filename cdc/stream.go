@@ -524,6 +524,13 @@ func (s *Stream) sequence(ctx context.Context) error {
 		}
 	}
 	s.log.Info().Msg("this instance runs the sequencer")
+	if _, ok, err := seq.Timeline(ctx); err != nil {
+		return err
+	} else if !ok {
+		s.log.Warn().Msg("the database does not report its WAL timeline (pg_walfile_name is refused): " +
+			"after a failover to a replica that lacked the latest transactions, clients that resume later " +
+			"may skip changes (see \"Restores and failovers\" in the README)")
+	}
 	s.leader.Store(true)
 	prune := time.NewTicker(s.opts.PruneEvery)
 	defer prune.Stop()

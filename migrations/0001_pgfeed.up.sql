@@ -106,6 +106,27 @@ CREATE TABLE pgfeed.jumps (
     at        timestamptz NOT NULL DEFAULT now()
 );
 
+-- timeline is the server's timeline, from the name of its current WAL file,
+-- or NULL where the server does not say: some managed services refuse the
+-- WAL functions (permission denied, or not supported). There pgfeed goes
+-- on without jumps: a failover to a replica that lacked the latest
+-- transactions is then caught only by a running pgfeed (see
+-- cdc.ErrRewound), not for a client that resumes later (pgfeed warns when
+-- its sequencer starts). A standby in recovery refuses them too, and there
+-- the error stands: no step can run on a standby, and a promotion must
+-- not go unseen.
+CREATE FUNCTION pgfeed.timeline() RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::integer;
+EXCEPTION WHEN OTHERS THEN
+    IF pg_is_in_recovery() THEN
+        RAISE;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 -- Readers report how far they have read, so pruning never removes a change
 -- a live reader still needs.
 CREATE TABLE pgfeed.readers (
@@ -325,7 +346,7 @@ AS $$
 DECLARE
     s          record;
     v_next     bigint;
-    v_timeline integer := ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::integer;
+    v_timeline integer := pgfeed.timeline();
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
@@ -336,7 +357,7 @@ BEGIN
         RETURN;
     END IF;
     -- The first step on a new timeline jumps (see pgfeed.jumps).
-    IF s.timeline IS DISTINCT FROM v_timeline THEN
+    IF v_timeline IS DISTINCT FROM s.timeline AND v_timeline IS NOT NULL THEN
         IF s.timeline IS NOT NULL THEN
             INSERT INTO pgfeed.jumps (after_pos, next_pos, timeline) VALUES (s.next_pos - 1, s.next_pos + 4294967296, v_timeline);
             s.next_pos := s.next_pos + 4294967296;

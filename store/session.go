@@ -99,6 +99,20 @@ func (s *Session) Unlock(ctx context.Context, key int64) error {
 	return err
 }
 
+// Timeline returns the server's timeline, and false where the server does
+// not report it (some managed services refuse the WAL functions): the
+// sequencer then makes no jump on a failover (see pgfeed.timeline).
+func (s *Session) Timeline(ctx context.Context) (int32, bool, error) {
+	var tl *int32
+	if err := s.conn.QueryRow(ctx, `SELECT pgfeed.timeline()`).Scan(&tl); err != nil {
+		return 0, false, wrapSchemaErr("read timeline", err)
+	}
+	if tl == nil {
+		return 0, false, nil
+	}
+	return *tl, true, nil
+}
+
 // Close closes the connection.
 func (s *Session) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
