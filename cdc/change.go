@@ -51,6 +51,25 @@ type Change struct {
 	At         time.Time
 }
 
+// Tag names the change at a position within one history of the database:
+// a hash of its writer's transaction id and the time its statement began,
+// 30 bits, never 0. Cursors carry it, so that a cursor from a history the
+// database left (restored to an earlier state, its positions given again
+// to other changes) is told apart: see Journal.Resumable.
+func (c *Change) Tag() uint32 { return tag(c.XID, c.At) }
+
+func tag(xid uint64, at time.Time) uint32 {
+	// FNV-1a over the two numbers' bytes.
+	h := uint64(14695981039346656037)
+	for _, v := range [2]uint64{xid, uint64(at.UnixMicro())} {
+		for i := 0; i < 64; i += 8 {
+			h ^= (v >> i) & 0xff
+			h *= 1099511628211
+		}
+	}
+	return max(uint32(h>>34), 1)
+}
+
 // Sink receives changes in stream order, in batches. Publish is called from
 // one goroutine, must not block for long, and may keep the slice.
 type Sink interface {

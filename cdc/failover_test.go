@@ -64,9 +64,13 @@ func TestFailoverToALaggingReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	for since, want := range map[int64]bool{3: true, 5: false, 6: false, head: true} {
-		if ok, err := j.Resumable(ctx, since); err != nil || ok != want {
+		if ok, err := j.Resumable(ctx, since, cdc.Mark{Pos: since}); err != nil || ok != want {
 			t.Fatalf("Resumable(%d) on the new primary = %v, %v; want %v", since, ok, err, want)
 		}
+	}
+	// Cursor 3 with its tag: the change there is the one the client saw.
+	if ok, err := j.Resumable(ctx, 3, cdc.Mark{Pos: 3, Tag: sink.all()[2].Tag()}); err != nil || !ok {
+		t.Fatalf("Resumable(3) with its tag on the new primary = %v, %v; want true", ok, err)
 	}
 	// A reader at position 3, as a client that resumes from there, gets
 	// the new primary's changes, across the jump.

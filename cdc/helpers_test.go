@@ -19,15 +19,17 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 type collector struct {
 	mu      sync.Mutex
 	changes []cdc.Change
-	start   int64
+	start   cdc.Mark // where the stream started: Pos -1 until it does
 	changed chan struct{}
 }
 
-func newCollector() *collector { return &collector{changed: make(chan struct{}, 1), start: -1} }
+func newCollector() *collector {
+	return &collector{changed: make(chan struct{}, 1), start: cdc.Mark{Pos: -1}}
+}
 
-func (c *collector) SetPosition(pos int64) {
+func (c *collector) SetPosition(at cdc.Mark) {
 	c.mu.Lock()
-	c.start = pos
+	c.start = at
 	c.mu.Unlock()
 }
 
@@ -41,6 +43,13 @@ func (c *collector) Publish(batch []cdc.Change) {
 	}
 }
 
+// started is where the stream started (Pos -1 until it does).
+func (c *collector) started() cdc.Mark {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.start
+}
+
 func (c *collector) all() []cdc.Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -51,7 +60,7 @@ func (c *collector) last() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.changes) == 0 {
-		return c.start
+		return c.start.Pos
 	}
 	return c.changes[len(c.changes)-1].Pos
 }

@@ -17,14 +17,26 @@ type Journal struct {
 // Tables lists the tracked tables.
 func (j Journal) Tables(ctx context.Context) ([]query.Table, error) { return j.DB.Tables(ctx) }
 
+// A Mark is a stream position and the Tag of the change there; Tag is 0
+// where no change is known there (the head of an empty journal, the near
+// edge of a jump, a cursor without a tag).
+type Mark struct {
+	Pos int64
+	Tag uint32
+}
+
 // Snapshot reads rows of t (see store.DB.ReadSnapshot) and returns them with
-// the position they were read at: changes above pos are not in rows.
-func (j Journal) Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, pos int64, err error) {
+// the position they were read at: changes above it are not in rows.
+func (j Journal) Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, at Mark, err error) {
 	s, err := j.DB.ReadSnapshot(ctx, t, where, args, orderBy, limit, offset)
 	if err != nil {
-		return nil, 0, err
+		return nil, Mark{}, err
 	}
-	return s.Rows, s.Pos, nil
+	at = Mark{Pos: s.Pos}
+	if s.Last != nil {
+		at.Tag = tag(s.Last.XID, s.Last.At)
+	}
+	return s.Rows, at, nil
 }
 
 // ReadAfter returns the changes after position after, from at most maxTx
@@ -58,16 +70,29 @@ func (j Journal) ReadAfter(ctx context.Context, after int64, maxTx int) ([]Chang
 	return changes, nil
 }
 
-// Resumable reports whether a client can resume from the cursor since: not
-// if it is below the pruned position (the journal lost changes after it),
-// above the head, or inside a jump (store.DB.InsideJump): this database
-// never gave it, as it was restored to an earlier state or failed over to a
-// replica that lacked the latest transactions.
-func (j Journal) Resumable(ctx context.Context, since int64) (bool, error) {
+// Resumable reports whether a client can resume after position since, with
+// a cursor that names the change marked (at since, or after it for a cursor
+// of part of a change): not if since is below the pruned position (the
+// journal lost changes after it), above the head, or inside a jump
+// (store.DB.InsideJump), nor if the change at the mark's position has
+// another tag. Then the database went back to an earlier state (restored,
+// or failed over to a replica that lacked the latest transactions) and the
+// cursor is from a history it left: this database never gave it, or gave
+// its position to another change.
+func (j Journal) Resumable(ctx context.Context, since int64, marked Mark) (bool, error) {
 	head, pruned, err := j.DB.Head(ctx)
-	if err != nil || since < pruned || since > head {
+	if err != nil || since < pruned || since > head || marked.Pos > head {
 		return false, err
 	}
-	inside, err := j.DB.InsideJump(ctx, since)
-	return !inside && err == nil, err
+	if inside, err := j.DB.InsideJump(ctx, since); err != nil || inside {
+		return false, err
+	}
+	if marked.Tag == 0 {
+		return true, nil
+	}
+	entries, err := j.DB.ReadAfter(ctx, marked.Pos-1, 1, 1)
+	if err != nil {
+		return false, err
+	}
+	return len(entries) == 1 && entries[0].Pos == marked.Pos && tag(entries[0].XID, entries[0].At) == marked.Tag, nil
 }

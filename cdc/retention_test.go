@@ -68,7 +68,7 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	prune(0, 15, "no live reader")
 	j := cdc.Journal{DB: db}
 	for since, want := range map[int64]bool{14: false, 15: true, 16: false} { // pruned and head are 15
-		if ok, err := j.Resumable(ctx, since); err != nil || ok != want {
+		if ok, err := j.Resumable(ctx, since, cdc.Mark{Pos: since}); err != nil || ok != want {
 			t.Fatalf("Resumable(%d) = %v, %v; want %v", since, ok, err, want)
 		}
 	}

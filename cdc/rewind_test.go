@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -65,7 +66,44 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 			if got := sink.last(); got != 6 {
 				t.Fatalf("stream published up to %d after the database went back, want 6", got)
 			}
+			if tt.writesOn {
+				resumeAfterRewind(t, db, sink.all())
+			}
 		})
+	}
+}
+
+// resumeAfterRewind checks which cursors can resume once the database went
+// back to position 3 and then gave positions 4 to 7 to other changes: a
+// client's cursor names a change by its position and tag, and those the
+// stream published at 4 to 6 (before) are gone. The database cannot tell
+// them apart by position: this rewind made no jump (same timeline, as a
+// copy of the data directory put back).
+func resumeAfterRewind(t *testing.T, db *store.DB, before []cdc.Change) {
+	t.Helper()
+	ctx := context.Background()
+	j := cdc.Journal{DB: db}
+	now, err := j.ReadAfter(ctx, 0, 10)
+	if err != nil || len(now) != 7 {
+		t.Fatalf("journal after the rewind: %d changes, %v; want 7", len(now), err)
+	}
+	for _, c := range []struct {
+		what  string
+		since int64
+		mark  cdc.Mark
+		want  bool
+	}{
+		{"cursor 3, kept by the rewind", 3, cdc.Mark{Pos: 3, Tag: before[2].Tag()}, true},
+		{"cursor 5 of the lost history", 5, cdc.Mark{Pos: 5, Tag: before[4].Tag()}, false},
+		{"cursor 6 of the lost history", 6, cdc.Mark{Pos: 6, Tag: before[5].Tag()}, false},
+		{"cursor of part of change 6 of the lost history", 5, cdc.Mark{Pos: 6, Tag: before[5].Tag()}, false},
+		{"cursor 6 of the new history", 6, cdc.Mark{Pos: 6, Tag: now[5].Tag()}, true},
+		{"cursor of part of change 7 of the new history", 6, cdc.Mark{Pos: 7, Tag: now[6].Tag()}, true},
+		{"cursor 6 without a tag, taken on trust", 6, cdc.Mark{Pos: 6}, true},
+	} {
+		if ok, err := j.Resumable(ctx, c.since, c.mark); err != nil || ok != c.want {
+			t.Errorf("%s: Resumable = %v, %v; want %v", c.what, ok, err, c.want)
+		}
 	}
 }
 

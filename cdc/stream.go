@@ -91,9 +91,10 @@ func (o *Options) setDefaults() {
 }
 
 // Positioner is an optional Sink capability: the Stream tells it the
-// position it starts after, before the first Publish.
+// position it starts after, and the tag of the change there (0 when there
+// is none), before the first Publish.
 type Positioner interface {
-	SetPosition(pos int64)
+	SetPosition(at Mark)
 }
 
 // Stream follows the journal and hands every committed change, exactly once
@@ -271,10 +272,24 @@ func (s *Stream) start(ctx context.Context) error {
 	if s.opts.StartAtHead || from < 0 {
 		from = head
 	}
+	at := Mark{Pos: from}
+	if from > 0 {
+		// The change at the start, if there is one, is what the stream has
+		// seen so far (see checkHistory).
+		entries, err := s.db.ReadAfter(ctx, from-1, 1, 1)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 1 && entries[0].Pos == from {
+			e := entries[0]
+			s.last = entryID{pos: e.Pos, xid: e.XID, at: e.At}
+			at.Tag = tag(e.XID, e.At)
+		}
+	}
 	s.pos.Store(from)
 	s.head.Store(head)
 	if p, ok := s.sink.(Positioner); ok {
-		p.SetPosition(from)
+		p.SetPosition(at)
 	}
 	s.started = true
 	s.log.Info().Int64("position", from).Msg("change stream started")
@@ -528,8 +543,8 @@ func (s *Stream) sequence(ctx context.Context) error {
 		return err
 	} else if !ok {
 		s.log.Warn().Msg("the database does not report its WAL timeline (pg_walfile_name is refused): " +
-			"after a failover to a replica that lacked the latest transactions, clients that resume later " +
-			"may skip changes (see \"Restores and failovers\" in the README)")
+			"after a failover to a replica that lacked the latest transactions, positions are not skipped, " +
+			"and only their tags tell clients' cursors from the lost history (see \"Restores and failovers\" in the README)")
 	}
 	s.leader.Store(true)
 	prune := time.NewTicker(s.opts.PruneEvery)

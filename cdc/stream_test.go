@@ -243,6 +243,14 @@ func TestResumeFromCursor(t *testing.T) {
 	head = settle(t, db)
 	all.waitFor(t, head, 10*time.Second)
 	resumed.waitFor(t, head, 10*time.Second)
+	// Each stream told its sink where it started, with the tag of the
+	// change there (none at 0), for the cursors it gives to name it.
+	if first, want := all.started(), (cdc.Mark{}); first != want {
+		t.Errorf("stream from 0 started at %+v, want %+v", first, want)
+	}
+	if first, want := resumed.started(), (cdc.Mark{Pos: cursor, Tag: all.all()[cursor-1].Tag()}); first != want {
+		t.Errorf("stream from %d started at %+v, want %+v", cursor, first, want)
+	}
 	want, got := all.all()[cursor:], resumed.all()
 	if len(got) != len(want) {
 		t.Fatalf("resumed stream has %d changes, want %d", len(got), len(want))

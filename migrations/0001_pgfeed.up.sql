@@ -109,12 +109,12 @@ CREATE TABLE pgfeed.jumps (
 -- timeline is the server's timeline, from the name of its current WAL file,
 -- or NULL where the server does not say: some managed services refuse the
 -- WAL functions (permission denied, or not supported). There pgfeed goes
--- on without jumps: a failover to a replica that lacked the latest
--- transactions is then caught only by a running pgfeed (see
--- cdc.ErrRewound), not for a client that resumes later (pgfeed warns when
--- its sequencer starts). A standby in recovery refuses them too, and there
--- the error stands: no step can run on a standby, and a promotion must
--- not go unseen.
+-- on without jumps: after a failover to a replica that lacked the latest
+-- transactions, a running pgfeed still stops (see cdc.ErrRewound), and a
+-- client's cursor from the lost history is told apart by its tag alone
+-- (see cdc.Change.Tag; pgfeed warns when its sequencer starts). A standby
+-- in recovery refuses them too, and there the error stands: no step can
+-- run on a standby, and a promotion must not go unseen.
 CREATE FUNCTION pgfeed.timeline() RETURNS integer
 LANGUAGE plpgsql AS $$
 BEGIN

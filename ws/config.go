@@ -45,14 +45,15 @@ type Backend interface {
 	Tables(ctx context.Context) ([]query.Table, error)
 	// Snapshot reads rows of t matching where (SQL over alias t with bind
 	// args) and the stream position they were read at.
-	Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, pos int64, err error)
+	Snapshot(ctx context.Context, t *query.Table, where string, args []any, orderBy string, limit, offset int) (rows [][]byte, at cdc.Mark, err error)
 	// ReadAfter returns the changes after a position, from at most maxTx
 	// transactions, in stream order; it may stop inside a large
 	// transaction, and a read from its last change goes on from there.
 	ReadAfter(ctx context.Context, after int64, maxTx int) ([]cdc.Change, error)
-	// Resumable reports whether the journal holds every change after the
-	// cursor since, so that a client can resume from it.
-	Resumable(ctx context.Context, since int64) (bool, error)
+	// Resumable reports whether the journal holds every change after
+	// position since, and the change marked is still the one a client's
+	// cursor names, so that the client can resume from it.
+	Resumable(ctx context.Context, since int64, marked cdc.Mark) (bool, error)
 }
 
 var _ Backend = cdc.Journal{}

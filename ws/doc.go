@@ -29,7 +29,8 @@
 //     Backend.Resumable), init has no data, "cursor" is the client's cursor
 //     and "recovered":true; the journal is replayed from the cursor up to
 //     h0; with another cursor (below the pruned position, or from positions
-//     the database lost), init is as without "since" plus
+//     the database lost, or naming a change that its position no longer
+//     holds: see cursor), init is as without "since" plus
 //     "recovered":false;
 //   - then the buffered changes above the position reached are delivered and
 //     the subscription goes live, in order, without gaps or duplicates.

@@ -31,7 +31,7 @@ func benchFanout(b *testing.B, n int) {
 	defer srv.Close(b.Context())
 	t := &query.Table{Collection: "items", Schema: "public", Name: "items", Key: []string{"id"},
 		Columns: []query.Column{{Name: "id", Type: "int4"}, {Name: "name", Type: "text"}, {Name: "qty", Type: "int4"}}}
-	srv.SetPosition(0)
+	srv.SetPosition(cdc.Mark{})
 	for i := 0; i < n; i++ {
 		c := &conn{s: srv, subs: map[string]*subscription{}}
 		spec, err := query.Parse(t, []byte(`{"fields":["id","name"],"filter":{"qty":{"_gt":10}}}`), query.Env{}, query.Limits{})

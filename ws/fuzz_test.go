@@ -18,13 +18,13 @@ func (b *memBackend) Tables(context.Context) ([]query.Table, error) {
 	return []query.Table{b.t}, nil
 }
 
-func (b *memBackend) Snapshot(context.Context, *query.Table, string, []any, string, int, int) ([][]byte, int64, error) {
-	return [][]byte{[]byte(`{"id":1,"name":"a","qty":2}`)}, 0, nil
+func (b *memBackend) Snapshot(context.Context, *query.Table, string, []any, string, int, int) ([][]byte, cdc.Mark, error) {
+	return [][]byte{[]byte(`{"id":1,"name":"a","qty":2}`)}, cdc.Mark{}, nil
 }
 
 func (b *memBackend) ReadAfter(context.Context, int64, int) ([]cdc.Change, error) { return nil, nil }
 
-func (b *memBackend) Resumable(context.Context, int64) (bool, error) { return true, nil }
+func (b *memBackend) Resumable(context.Context, int64, cdc.Mark) (bool, error) { return true, nil }
 
 func fuzzServer(f *testing.F) *Server {
 	b := &memBackend{t: query.Table{Collection: "items", Schema: "public", Name: "items", Key: []string{"id"},
@@ -33,7 +33,7 @@ func fuzzServer(f *testing.F) *Server {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv.SetPosition(0)
+	srv.SetPosition(cdc.Mark{})
 	f.Cleanup(func() { srv.Close(context.Background()) })
 	return srv
 }

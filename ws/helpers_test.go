@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +92,11 @@ func (e *testEnv) pump(ctx context.Context) {
 		}
 		return
 	}
-	e.srv.SetPosition(pos)
+	at := cdc.Mark{Pos: pos}
+	if first, err := j.ReadAfter(ctx, pos-1, 1); err == nil && len(first) > 0 && first[0].Pos == pos {
+		at.Tag = first[0].Tag()
+	}
+	e.srv.SetPosition(at)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -132,10 +137,11 @@ func (e *testEnv) exec(sql string, args ...any) {
 
 // client is a minimal WebSocket client for tests.
 type client struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
-	mu sync.Mutex // serialises writes
+	t       testing.TB
+	nc      net.Conn
+	br      *bufio.Reader
+	mu      sync.Mutex   // serialises writes
+	journal *cdc.Journal // to check cursors' tags against, when known
 }
 
 func (e *testEnv) dial(t testing.TB, header http.Header) *client {
@@ -144,7 +150,7 @@ func (e *testEnv) dial(t testing.TB, header http.Header) *client {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c.t = t
+	c.t, c.journal = t, &cdc.Journal{DB: e.db}
 	t.Cleanup(func() { c.nc.Close() })
 	return c
 }
@@ -208,14 +214,54 @@ func (c *client) next(timeout time.Duration) (string, error) {
 	}
 }
 
-// read returns the next text message or fails the test.
+// read returns the next text message or fails the test, with the tags
+// of its cursors checked and removed (see untag).
 func (c *client) read() string {
 	c.t.Helper()
 	m, err := c.next(5 * time.Second)
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
-	return m
+	return c.untag(m)
+}
+
+var cursorField = regexp.MustCompile(`"cursor":"(\d+(?:\.1)?)(?::([^"]*))?"`)
+
+// untag checks the cursors in msg against the journal (when the client
+// knows it): a cursor has the tag of the change at its position, and none
+// where there is no change, unless it is the client's own cursor given
+// back (init with "recovered":true). It returns msg with the tags removed,
+// so that tests compare messages whose tags they cannot know.
+func (c *client) untag(msg string) string {
+	c.t.Helper()
+	return cursorField.ReplaceAllStringFunc(msg, func(field string) string {
+		m := cursorField.FindStringSubmatch(field)
+		cur, err := parseCursor(m[1])
+		if m[2] != "" {
+			cur, err = parseCursor(m[1] + ":" + m[2])
+		}
+		if err != nil {
+			c.t.Fatalf("cursor in %s: %v", msg, err)
+		}
+		if c.journal == nil || (m[2] == "" && strings.Contains(msg, `"recovered":true`)) {
+			return `"cursor":"` + m[1] + `"`
+		}
+		marked := cur.marked()
+		var want uint32
+		if marked.Pos > 0 {
+			changes, err := c.journal.ReadAfter(context.Background(), marked.Pos-1, 1)
+			if err != nil {
+				c.t.Fatalf("read the journal at %d: %v", marked.Pos, err)
+			}
+			if len(changes) > 0 && changes[0].Pos == marked.Pos {
+				want = changes[0].Tag()
+			}
+		}
+		if marked.Tag != want {
+			c.t.Fatalf("cursor in %s: tag %d, want %d (that of the journal's change at %d)", msg, marked.Tag, want, marked.Pos)
+		}
+		return `"cursor":"` + m[1] + `"`
+	})
 }
 
 // expect reads the next message and compares it byte for byte.

@@ -12,19 +12,18 @@ import (
 
 // subscription is one subscribe of one connection.
 type subscription struct {
-	c     *conn
-	uid   json.RawMessage // as the client sent it; nil when absent
-	key   string          // name within the connection
-	name  string          // collection as the client named it
-	mask  uint8           // events wanted
-	old   bool
-	since int64 // position to resume after, -1 when none
-	// skipUpdate is the position of a change whose update message the
-	// client had when it resumed (a cursor with partCursor), 0 when none.
-	skipUpdate int64
-	query      json.RawMessage
-	item       json.RawMessage
-	user       string
+	c    *conn
+	uid  json.RawMessage // as the client sent it; nil when absent
+	key  string          // name within the connection
+	name string          // collection as the client named it
+	mask uint8           // events wanted
+	old  bool
+	// since is the cursor the client resumes from; since.after is -1 when
+	// none.
+	since cursor
+	query json.RawMessage
+	item  json.RawMessage
+	user  string
 
 	// Set before the subscription is registered with the hub.
 	coll   string // canonical collection name
@@ -57,7 +56,8 @@ type hub struct {
 	s *Server
 
 	mu     sync.Mutex
-	pos    int64 // position of the last published change
+	pos    int64  // position of the last published change
+	tag    uint32 // its tag, 0 when there is none
 	posSet bool
 	ready  chan struct{} // closed by setPosition
 	colls  map[string]*collection
@@ -83,13 +83,13 @@ func newHub(s *Server) *hub {
 	return &hub{s: s, ready: make(chan struct{}), colls: make(map[string]*collection)}
 }
 
-func (h *hub) setPosition(pos int64) {
+func (h *hub) setPosition(at cdc.Mark) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.posSet {
 		h.posSet = true
-		if pos > h.pos {
-			h.pos = pos
+		if at.Pos > h.pos {
+			h.pos, h.tag = at.Pos, at.Tag
 		}
 		close(h.ready)
 	}
@@ -119,7 +119,7 @@ func (h *hub) publish(batch []cdc.Change) {
 	for i := range batch {
 		ch := &batch[i]
 		if ch.Pos > h.pos {
-			h.pos = ch.Pos
+			h.pos, h.tag = ch.Pos, ch.Tag()
 		}
 		coll := h.colls[ch.Collection]
 		if coll == nil {
@@ -174,11 +174,11 @@ const maxPending = 100000
 
 // addPending registers sub to buffer changes from now on and returns the
 // position it starts after. ok is false when sub was cancelled meanwhile.
-func (h *hub) addPending(sub *subscription) (pos int64, ok bool) {
+func (h *hub) addPending(sub *subscription) (at cdc.Mark, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if sub.cancelled.Load() || sub.state != subNew {
-		return 0, false
+		return cdc.Mark{}, false
 	}
 	coll := h.colls[sub.coll]
 	if coll == nil {
@@ -191,7 +191,7 @@ func (h *hub) addPending(sub *subscription) (pos int64, ok bool) {
 	coll.n++
 	sub.state = subPending
 	h.s.stats.subs.Add(1)
-	return h.pos, true
+	return cdc.Mark{Pos: h.pos, Tag: h.tag}, true
 }
 
 // catchUp delivers the changes buffered for sub after position last, then

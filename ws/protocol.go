@@ -163,14 +163,14 @@ func (c *conn) handleSubscribe(m *inbound) {
 			return
 		}
 	}
-	since, skipUpdate := int64(-1), int64(0)
+	since := cursor{after: -1}
 	if present(m.Since) {
 		s, ok := jsonString(m.Since)
 		if !ok {
 			s = string(m.Since)
 		}
 		var err error
-		if since, skipUpdate, err = parseCursor(s); err != nil {
+		if since, err = parseCursor(s); err != nil {
 			c.replyError("subscribe", errInvalidPayload("since must be a cursor from an earlier event"), m.UID)
 			return
 		}
@@ -187,15 +187,14 @@ func (c *conn) handleSubscribe(m *inbound) {
 		m.Item = nil
 	}
 	sub := &subscription{
-		c:          c,
-		uid:        m.UID,
-		name:       name,
-		mask:       uint8(mask),
-		old:        old,
-		since:      since,
-		skipUpdate: skipUpdate,
-		query:      m.Query,
-		item:       m.Item,
+		c:     c,
+		uid:   m.UID,
+		name:  name,
+		mask:  uint8(mask),
+		old:   old,
+		since: since,
+		query: m.Query,
+		item:  m.Item,
 	}
 	c.mu.Lock()
 	if c.closing {

@@ -279,6 +279,48 @@ func TestSinceReplay(t *testing.T) {
 	ahead.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":10,"name":"y"}],"uid":"a","cursor":"%d"}`, cursorOf(t, got)+1))
 }
 
+// TestSinceTagged: a cursor names its change by position and tag. With the
+// tag of the change at its position a client resumes; with another (the
+// database went back to an earlier state and gave the position to another
+// change: cdc's TestRewoundDatabaseStopsTheStream makes that happen) it
+// gets a fresh snapshot, recovered false, and the live stream from there.
+func TestSinceTagged(t *testing.T) {
+	e := newEnv(t, Config{}, itemsSetup)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"items","uid":"s","query":{"fields":["name"]}}`)
+	c.read()
+	e.exec(`INSERT INTO items VALUES (1, 'a', 10)`)
+	created, err := c.next(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"cursor":"(\d+:[0-9a-z]{6})"`).FindStringSubmatch(created)
+	if m == nil {
+		t.Fatalf("create event without a tagged cursor: %s", created)
+	}
+	tagged, _ := parseCursor(m[1])
+	e.exec(`UPDATE items SET name = 'b' WHERE id = 1`)
+	waitFor(t, "stream to pass the update", func() bool { return e.srv.Stats().Position > tagged.after })
+
+	const sub = `{"type":"subscribe","collection":"items","uid":"s","query":{"fields":["name"]},"since":"%s"}`
+	r := e.dial(t, nil)
+	r.send(fmt.Sprintf(sub, m[1]))
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"init","uid":"s","cursor":"%d","recovered":true}`, tagged.after))
+	r.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":1,"name":"b"}],"uid":"s","cursor":"%d"}`, tagged.after+1))
+
+	other := tagged
+	other.tag ^= 1 << 29
+	o := e.dial(t, nil)
+	o.send(fmt.Sprintf(sub, other))
+	got := o.read()
+	if want := fmt.Sprintf(`{"type":"subscription","event":"init","data":[{"id":1,"name":"b"},{"id":3,"name":"c"}],"uid":"s","cursor":"%d","recovered":false}`,
+		cursorOf(t, got)); got != want {
+		t.Fatalf("resumed with another change's tag:\ngot  %s\nwant %s", got, want)
+	}
+	e.exec(`DELETE FROM items WHERE id = 3`)
+	o.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[3],"uid":"s","cursor":"%d"}`, cursorOf(t, got)+1))
+}
+
 // TestSinceBetweenUpdateAndLeave resumes a filtered subscription whose
 // client got the update of a statement but not the leave delete of the same
 // statement: the resumed stream starts with that leave delete, and nothing
@@ -314,8 +356,8 @@ func TestSinceBetweenUpdateAndLeave(t *testing.T) {
 		r.nc.Close()
 	}
 
-	// Malformed part cursors are refused.
-	for _, bad := range []string{"0.1", "1.2", ".1", "-1.1", "1.1.1"} {
+	// Malformed part cursors and tags are refused.
+	for _, bad := range []string{"0.1", "1.2", ".1", "-1.1", "1.1.1", "1:", "1:abc", "1:abcdefg", "1:000000", "1:ABCDEF", "1:ilouil", ":abcdef", "1:abcdef:abcdef"} {
 		b := e.dial(t, nil)
 		b.send(`{"type":"subscribe","collection":"items","uid":"b","since":"` + bad + `"}`)
 		b.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_PAYLOAD","message":"since must be a cursor from an earlier event"},"uid":"b"}`)

@@ -1,8 +1,6 @@
 package ws
 
 import (
-	"strconv"
-
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/query"
 )
@@ -18,7 +16,7 @@ type renderer struct {
 
 	newRows, oldRows []query.Row
 	newOK, oldOK     []bool
-	cursor           []byte
+	tag              uint32 // ch's tag, for cursors
 
 	keys   []byte // keys of old rows, for deletes
 	keyEnd []int
@@ -44,7 +42,7 @@ func (r *renderer) prepare(t *query.Table, ch *cdc.Change) {
 	r.t, r.ch = t, ch
 	r.newRows, r.newOK = decodeRows(t, ch.New, r.newRows, r.newOK)
 	r.oldRows, r.oldOK = decodeRows(t, ch.Old, r.oldRows, r.oldOK)
-	r.cursor = strconv.AppendInt(r.cursor[:0], ch.Pos, 10)
+	r.tag = ch.Tag()
 	r.keysOK = false
 	r.proj = nil
 }
@@ -139,7 +137,7 @@ func (r *renderer) deliver(sub *subscription) {
 		}
 		r.sel, r.leave = sel, leave
 		leaving := len(leave) > 0 && sub.mask&evDelete != 0
-		if len(sel) > 0 && sub.mask&evUpdate != 0 && r.ch.Pos != sub.skipUpdate {
+		if len(sel) > 0 && sub.mask&evUpdate != 0 && r.ch.Pos != sub.since.skipUpdate {
 			r.encodedNew()
 			m := appendHead(r.msg[:0], "update")
 			m = appendSel(m, r.encN, r.endN, sel)
@@ -202,10 +200,7 @@ func (r *renderer) appendOld(m []byte, sub *subscription, sel []int32) []byte {
 func (r *renderer) send(sub *subscription, m []byte, part bool) {
 	m = appendUID(m, sub.uid)
 	m = append(m, `,"cursor":"`...)
-	m = append(m, r.cursor...)
-	if part {
-		m = append(m, partCursor...)
-	}
+	m = appendCursor(m, r.ch.Pos, part, r.tag)
 	m = append(m, '"', '}')
 	r.msg = m
 	ok, kick := sub.c.enqueue(opText, m, true)

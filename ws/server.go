@@ -148,9 +148,9 @@ func (s *Server) writer() {
 // client. It implements cdc.Sink.
 func (s *Server) Publish(batch []cdc.Change) { s.hub.publish(batch) }
 
-// SetPosition tells the server the stream position it starts after.
-// Subscriptions wait for it.
-func (s *Server) SetPosition(pos int64) { s.hub.setPosition(pos) }
+// SetPosition tells the server the stream position it starts after, and
+// the tag of the change there. Subscriptions wait for it.
+func (s *Server) SetPosition(at cdc.Mark) { s.hub.setPosition(at) }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {

@@ -131,7 +131,7 @@ func TestNotReady(t *testing.T) {
 	if want := `{"type":"subscribe","status":"error","error":{"code":"SERVICE_UNAVAILABLE","message":"the change stream is not ready yet; try again shortly"},"uid":"w"}`; m != want {
 		t.Fatalf("got  %s\nwant %s", m, want)
 	}
-	srv.SetPosition(0)
+	srv.SetPosition(cdc.Mark{})
 	c.send(`{"type":"subscribe","collection":"items","uid":"w"}`)
 	c.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":3,"name":"c","qty":30}],"uid":"w"`)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/query"
 )
 
@@ -78,8 +79,8 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 	r := &renderer{}
 	var last int64
 	switch {
-	case sub.since >= 0:
-		ok, err := s.backend.Resumable(ctx, sub.since)
+	case sub.since.after >= 0:
+		ok, err := s.backend.Resumable(ctx, sub.since.after, sub.since.marked())
 		if err != nil {
 			return err
 		}
@@ -90,8 +91,8 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 			}
 			break
 		}
-		s.sendInit(sub, nil, formatCursor(sub.since, sub.skipUpdate), true, true)
-		if last, err = s.replay(ctx, sub, r, sub.since, h0); err != nil {
+		s.sendInit(sub, nil, sub.since.String(), true, true)
+		if last, err = s.replay(ctx, sub, r, sub.since.after, h0.Pos); err != nil {
 			return err
 		}
 	default:
@@ -127,10 +128,10 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, 
 // initial sends init: with a snapshot when the subscription takes every
 // event, else without data at the hub's position. It returns the position
 // the stream continues after.
-func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spec, h0 int64, recovered *bool) (int64, error) {
+func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spec, h0 cdc.Mark, recovered *bool) (int64, error) {
 	if sub.mask != evAll {
-		s.sendInit(sub, nil, formatCursor(h0, 0), recovered != nil, recovered != nil && *recovered)
-		return h0, nil
+		s.sendInit(sub, nil, markCursor(h0), recovered != nil, recovered != nil && *recovered)
+		return h0.Pos, nil
 	}
 	select {
 	case s.snaps <- struct{}{}:
@@ -142,7 +143,7 @@ func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spe
 	if orderBy == "" {
 		orderBy = keyOrder(sub.table)
 	}
-	rows, pos, err := s.backend.Snapshot(ctx, sub.table, where, args, orderBy, spec.Limit, spec.Offset)
+	rows, at, err := s.backend.Snapshot(ctx, sub.table, where, args, orderBy, spec.Limit, spec.Offset)
 	<-s.snaps
 	if err != nil {
 		return 0, err
@@ -162,8 +163,8 @@ func (s *Server) initial(ctx context.Context, sub *subscription, spec *query.Spe
 		n++
 	}
 	data = append(data, ']')
-	s.sendInit(sub, data, formatCursor(pos, 0), recovered != nil, recovered != nil && *recovered)
-	return pos, nil
+	s.sendInit(sub, data, markCursor(at), recovered != nil, recovered != nil && *recovered)
+	return at.Pos, nil
 }
 
 // sendInit sends {"type":"subscription","event":"init","data":..,"uid":..,

@@ -46,10 +46,10 @@ func newStreamMetrics(reg prometheus.Registerer, next cdc.Sink) *streamMetrics {
 }
 
 // SetPosition passes the starting position on.
-func (m *streamMetrics) SetPosition(pos int64) {
-	m.position.Set(float64(pos))
+func (m *streamMetrics) SetPosition(at cdc.Mark) {
+	m.position.Set(float64(at.Pos))
 	if p, ok := m.next.(cdc.Positioner); ok {
-		p.SetPosition(pos)
+		p.SetPosition(at)
 	}
 }
 
