@@ -59,14 +59,12 @@ type Change struct {
 func (c *Change) Tag() uint32 { return tag(c.XID, c.At) }
 
 func tag(xid uint64, at time.Time) uint32 {
-	// FNV-1a over the two numbers' bytes.
-	h := uint64(14695981039346656037)
-	for _, v := range [2]uint64{xid, uint64(at.UnixMicro())} {
-		for i := 0; i < 64; i += 8 {
-			h ^= (v >> i) & 0xff
-			h *= 1099511628211
-		}
-	}
+	// Two multiply-xorshift rounds (as in splitmix64's finalizer) mix
+	// every bit of both numbers into the top 30.
+	h := xid*0x9e3779b97f4a7c15 ^ uint64(at.UnixMicro())
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
 	return max(uint32(h>>34), 1)
 }
 

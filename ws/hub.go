@@ -116,10 +116,11 @@ func (h *hub) waitReady(ctx context.Context) error {
 func (h *hub) publish(batch []cdc.Change) {
 	var dropped, overflowed []*subscription
 	h.mu.Lock()
+	var last *cdc.Change // the change at h.pos, when this batch moved it
 	for i := range batch {
 		ch := &batch[i]
 		if ch.Pos > h.pos {
-			h.pos, h.tag = ch.Pos, ch.Tag()
+			h.pos, last = ch.Pos, ch
 		}
 		coll := h.colls[ch.Collection]
 		if coll == nil {
@@ -154,6 +155,9 @@ func (h *hub) publish(batch []cdc.Change) {
 				h.r.deliver(sub)
 			}
 		}
+	}
+	if last != nil {
+		h.tag = last.Tag()
 	}
 	h.r.flush(h.s)
 	h.mu.Unlock()

@@ -16,7 +16,8 @@ type renderer struct {
 
 	newRows, oldRows []query.Row
 	newOK, oldOK     []bool
-	tag              uint32 // ch's tag, for cursors
+	tag              uint32 // ch's tag
+	cursor           []byte // ch's cursor
 
 	keys   []byte // keys of old rows, for deletes
 	keyEnd []int
@@ -43,6 +44,7 @@ func (r *renderer) prepare(t *query.Table, ch *cdc.Change) {
 	r.newRows, r.newOK = decodeRows(t, ch.New, r.newRows, r.newOK)
 	r.oldRows, r.oldOK = decodeRows(t, ch.Old, r.oldRows, r.oldOK)
 	r.tag = ch.Tag()
+	r.cursor = appendCursor(r.cursor[:0], ch.Pos, false, r.tag)
 	r.keysOK = false
 	r.proj = nil
 }
@@ -200,7 +202,11 @@ func (r *renderer) appendOld(m []byte, sub *subscription, sel []int32) []byte {
 func (r *renderer) send(sub *subscription, m []byte, part bool) {
 	m = appendUID(m, sub.uid)
 	m = append(m, `,"cursor":"`...)
-	m = appendCursor(m, r.ch.Pos, part, r.tag)
+	if part {
+		m = appendCursor(m, r.ch.Pos, true, r.tag)
+	} else {
+		m = append(m, r.cursor...)
+	}
 	m = append(m, '"', '}')
 	r.msg = m
 	ok, kick := sub.c.enqueue(opText, m, true)
