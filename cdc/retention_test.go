@@ -34,7 +34,7 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	defer seq.Close()
 	prune := func(keep time.Duration, want int64, why string) {
 		t.Helper()
-		pruned, err := seq.Prune(ctx, keep, head)
+		pruned, err := seq.Prune(ctx, keep, 0, head)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,19 +53,19 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	if err := db.ReportReader(ctx, "slow", 4); err != nil {
 		t.Fatal(err)
 	}
-	prune(0, 4, "the slow reader's position")
+	prune(time.Nanosecond, 4, "the slow reader's position")
 	// One step's transactions are pruned together: a reader inside them
 	// keeps them all.
 	if err := db.ReportReader(ctx, "slow", 12); err != nil {
 		t.Fatal(err)
 	}
-	prune(0, 10, "the start of the step the slow reader is in")
+	prune(time.Nanosecond, 10, "the start of the step the slow reader is in")
 	if err := db.ForgetReader(ctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
 	// Entries younger than the retention stay.
 	prune(time.Hour, 10, "1h retention")
-	prune(0, 15, "no live reader")
+	prune(time.Nanosecond, 15, "no live reader")
 	j := cdc.Journal{DB: db}
 	for since, want := range map[int64]bool{14: false, 15: true, 16: false} { // pruned and head are 15
 		if ok, err := j.Resumable(ctx, since, cdc.Mark{Pos: since}); err != nil || ok != want {
@@ -81,6 +81,67 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	runStream(t, db, sink, cdc.Options{StartAtHead: true, Retention: time.Millisecond, PruneEvery: 20 * time.Millisecond})
 	storetest.Exec(t, u, `INSERT INTO p VALUES (16)`)
 	sink.waitFor(t, 16, 10*time.Second)
+}
+
+// TestPruneBoundsTheJournalSize: with a size bound, pruning keeps about the
+// newest that many bytes of journal rows, however young the older ones
+// are, and still never what a live reader has not read; a stream prunes so
+// as it runs.
+func TestPruneBoundsTheJournalSize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE big (id int PRIMARY KEY, body text); SELECT pgfeed.track('big');`)
+	// Ten transactions of one row of 960 random hex digits, which do not
+	// compress: about 1,000 bytes each in the journal, one step each.
+	const insert = `INSERT INTO big SELECT $1, string_agg(md5(random()::text), '') FROM generate_series(1, 30)`
+	for i := 1; i <= 10; i++ {
+		storetest.Exec(t, u, insert, i)
+		settle(t, db)
+	}
+	seq, err := db.Sequencer(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seq.Close()
+	prune := func(maxBytes, want int64, why string) {
+		t.Helper()
+		pruned, err := seq.Prune(ctx, 0, maxBytes, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pruned != want {
+			t.Fatalf("pruned up to %d, want %d (%s)", pruned, want, why)
+		}
+	}
+	prune(0, 0, "no bound")
+	if err := db.ReportReader(ctx, "slow", 3); err != nil {
+		t.Fatal(err)
+	}
+	prune(3500, 3, "the slow reader's position")
+	if err := db.ForgetReader(ctx, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	prune(3500, 6, "the newest 3,500 bytes are in 4 rows of 1,000")
+	prune(100000, 6, "a bound the journal is under")
+	prune(1, 9, "the newest row is kept")
+
+	// A stream with a bound prunes as it runs: the journal's newest row
+	// stays.
+	sink := newCollector()
+	runStream(t, db, sink, cdc.Options{StartAtHead: true, RetentionBytes: 1, PruneEvery: 20 * time.Millisecond})
+	storetest.Exec(t, u, insert, 11)
+	sink.waitFor(t, 11, 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, pruned, err := db.Head(ctx); err != nil {
+			t.Fatal(err)
+		} else if pruned == 10 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the stream pruned up to %d, want 10", pruned)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestSchemaChangesKeepStreaming: a column added to a tracked table appears

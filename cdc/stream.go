@@ -60,6 +60,10 @@ type Options struct {
 	BatchTx int
 	// Retention is how long journal entries are kept; 0 keeps them forever.
 	Retention time.Duration
+	// RetentionBytes bounds the journal's size: the oldest entries beyond
+	// about the newest RetentionBytes of rows (their data as stored) are
+	// pruned, however young. 0 sets no bound.
+	RetentionBytes int64
 	// PruneEvery is how often the sequencer prunes. Default 1 minute.
 	PruneEvery time.Duration
 	Logger     zerolog.Logger
@@ -677,10 +681,10 @@ func busyInterval(busy time.Duration, n int64) time.Duration {
 }
 
 func (s *Stream) prune(ctx context.Context, seq *store.Session) error {
-	if s.opts.Retention <= 0 {
+	if s.opts.Retention <= 0 && s.opts.RetentionBytes <= 0 {
 		return nil
 	}
-	pruned, err := seq.Prune(ctx, s.opts.Retention, s.pos.Load())
+	pruned, err := seq.Prune(ctx, s.opts.Retention, s.opts.RetentionBytes, s.pos.Load())
 	if err != nil {
 		return err
 	}

@@ -203,16 +203,25 @@ func (db *DB) ForgetReader(ctx context.Context, name string) error {
 	return err
 }
 
-// Prune removes journal entries older than keep that every live reader has
-// read, and returns the highest position pruned so far: a cursor below it
-// can no longer be resumed. The sequencer prunes on its own session, which
-// a long prune keeps busy (see DB.Sequencer).
-func (s *Session) Prune(ctx context.Context, keep time.Duration, upto int64) (int64, error) {
+// Prune removes journal entries older than keep, and those beyond the
+// newest maxBytes of journal rows (the size of their data as stored), that
+// every live reader has read; keep or maxBytes 0 sets no limit. It returns
+// the highest position pruned so far: a cursor below it can no longer be
+// resumed. The sequencer prunes on its own session, which a long prune keeps
+// busy (see DB.Sequencer).
+func (s *Session) Prune(ctx context.Context, keep time.Duration, maxBytes, upto int64) (int64, error) {
+	var age, size any // NULL: no limit
+	if keep > 0 {
+		age = fmt.Sprintf("%d milliseconds", keep.Milliseconds())
+	}
+	if maxBytes > 0 {
+		size = maxBytes
+	}
 	var pruned int64
 	err := s.conn.QueryRow(ctx, `
-		SELECT pgfeed.prune($1::interval, least($2::bigint, coalesce(
-			(SELECT min(pos) FROM pgfeed.readers WHERE `+liveReader+`), $2::bigint)))`,
-		fmt.Sprintf("%d milliseconds", keep.Milliseconds()), upto).Scan(&pruned)
+		SELECT pgfeed.prune($1::interval, least($3::bigint, coalesce(
+			(SELECT min(pos) FROM pgfeed.readers WHERE `+liveReader+`), $3::bigint)), $2::bigint)`,
+		age, size, upto).Scan(&pruned)
 	if err != nil {
 		return 0, wrapSchemaErr("prune journal", err)
 	}

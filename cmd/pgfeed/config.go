@@ -36,6 +36,7 @@ type Config struct {
 	SnapshotLimit  int // default query.limit of an init snapshot
 	MaxSnapshot    int // cap on query.limit
 	Retention      time.Duration
+	RetentionBytes int64 // bound on the journal's size; 0: none
 	Poll           time.Duration
 	LeaderTimeout  time.Duration // how long a frozen sequencing instance keeps the lead
 	Name           string        // this instance's reader name in the journal
@@ -138,6 +139,9 @@ func (c *Config) Validate(serving bool) error {
 	}
 	if c.Workers < 0 || c.Snapshots < 0 {
 		errs = append(errs, errors.New("workers and snapshots must be 0 (the default) or more"))
+	}
+	if c.RetentionBytes < 0 {
+		errs = append(errs, errors.New("retention bytes must be 0 (no bound, the default) or more"))
 	}
 	if c.Name == "" {
 		errs = append(errs, errors.New("name must not be empty"))
@@ -259,6 +263,7 @@ func (c *Config) registerServe(f *flagSet) {
 	f.int(&c.SnapshotLimit, "snapshot-limit", "PGFEED_SNAPSHOT_LIMIT", "rows in an init snapshot when query.limit is absent")
 	f.int(&c.MaxSnapshot, "max-snapshot", "PGFEED_MAX_SNAPSHOT", "largest query.limit a client may ask for")
 	f.dur(&c.Retention, "retention", "PGFEED_RETENTION", "how long the journal keeps changes for resuming clients")
+	f.int64(&c.RetentionBytes, "retention-bytes", "PGFEED_RETENTION_BYTES", "bound on the journal's size: older changes beyond about the newest this many bytes of rows are pruned however young; 0 means no bound")
 	f.dur(&c.Poll, "poll", "PGFEED_POLL", "fallback journal poll period when no wake-up arrives")
 	f.dur(&c.LeaderTimeout, "leader-timeout", "PGFEED_LEADER_TIMEOUT", "how long the sequencing instance may be frozen or cut off from the database before another takes over")
 	f.str(&c.Name, "name", "PGFEED_NAME", "this instance's name in pgfeed.readers")

@@ -75,12 +75,13 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	}
 	registerServerStats(reg, srv)
 	stream = cdc.NewStream(db, newStreamMetrics(reg, srv), cdc.Options{
-		Name:        c.Name,
-		StartAtHead: true,
-		Poll:        c.Poll,
-		Lease:       c.LeaderTimeout,
-		Retention:   c.Retention,
-		Logger:      m.log,
+		Name:           c.Name,
+		StartAtHead:    true,
+		Poll:           c.Poll,
+		Lease:          c.LeaderTimeout,
+		Retention:      c.Retention,
+		RetentionBytes: c.RetentionBytes,
+		Logger:         m.log,
 	})
 	registerStreamState(reg, stream)
 
