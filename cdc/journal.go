@@ -90,9 +90,23 @@ func (j Journal) Resumable(ctx context.Context, since int64, marked Mark) (bool,
 	if marked.Tag == 0 {
 		return true, nil
 	}
-	entries, err := j.DB.ReadAfter(ctx, marked.Pos-1, 1, 1)
-	if err != nil {
-		return false, err
+	now, err := j.MarkAt(ctx, marked.Pos)
+	return now.Tag == marked.Tag && err == nil, err
+}
+
+// MarkAt returns position pos with the tag of the change there, 0 where
+// there is none (position 0, the near edge of a jump, a pruned position).
+func (j Journal) MarkAt(ctx context.Context, pos int64) (Mark, error) {
+	m := Mark{Pos: pos}
+	if pos <= 0 {
+		return m, nil
 	}
-	return len(entries) == 1 && entries[0].Pos == marked.Pos && tag(entries[0].XID, entries[0].At) == marked.Tag, nil
+	entries, err := j.DB.ReadAfter(ctx, pos-1, 1, 1)
+	if err != nil {
+		return m, err
+	}
+	if len(entries) == 1 && entries[0].Pos == pos {
+		m.Tag = tag(entries[0].XID, entries[0].At)
+	}
+	return m, nil
 }

@@ -53,10 +53,8 @@ func (c cursor) marked() cdc.Mark {
 
 // String is the cursor as clients get it: the inverse of parseCursor.
 func (c cursor) String() string {
-	if c.skipUpdate > 0 {
-		return string(appendCursor(nil, c.skipUpdate, true, c.tag))
-	}
-	return string(appendCursor(nil, c.after, false, c.tag))
+	m := c.marked()
+	return string(appendCursor(nil, m.Pos, c.skipUpdate > 0, m.Tag))
 }
 
 // markCursor is the cursor of the change marked.
@@ -78,6 +76,7 @@ func appendCursor(b []byte, pos int64, part bool, tag uint32) []byte {
 	return b
 }
 
+// parseCursor reads a cursor that a client sent back.
 func parseCursor(s string) (cursor, error) {
 	var c cursor
 	if i := strings.IndexByte(s, tagMark); i >= 0 {
