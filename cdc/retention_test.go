@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -34,7 +35,7 @@ func TestPruneKeepsWhatLiveReadersNeed(t *testing.T) {
 	defer seq.Close()
 	prune := func(keep time.Duration, want int64, why string) {
 		t.Helper()
-		pruned, err := seq.Prune(ctx, keep, 0, head)
+		pruned, _, err := seq.Prune(ctx, keep, 0, head)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,12 +106,15 @@ func TestPruneBoundsTheJournalSize(t *testing.T) {
 	defer seq.Close()
 	prune := func(maxBytes, want int64, why string) {
 		t.Helper()
-		pruned, err := seq.Prune(ctx, 0, maxBytes, 10)
+		pruned, kept, err := seq.Prune(ctx, 0, maxBytes, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if pruned != want {
 			t.Fatalf("pruned up to %d, want %d (%s)", pruned, want, why)
+		}
+		if size := journalSize(t, db); kept != size {
+			t.Fatalf("after pruning up to %d: %d bytes kept, but the journal's rows hold %d", pruned, kept, size)
 		}
 	}
 	prune(0, 0, "no bound")
@@ -125,23 +129,35 @@ func TestPruneBoundsTheJournalSize(t *testing.T) {
 	prune(100000, 6, "a bound the journal is under")
 	prune(1, 9, "the newest row is kept")
 
-	// A stream with a bound prunes as it runs: the journal's newest row
-	// stays.
+	// A stream with a bound prunes as it runs, and says how far and what
+	// it kept: the journal's newest row.
 	sink := newCollector()
-	runStream(t, db, sink, cdc.Options{StartAtHead: true, RetentionBytes: 1, PruneEvery: 20 * time.Millisecond})
+	s := runStream(t, db, sink, cdc.Options{StartAtHead: true, RetentionBytes: 1, PruneEvery: 20 * time.Millisecond})
 	storetest.Exec(t, u, insert, 11)
 	sink.waitFor(t, 11, 10*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, pruned, err := db.Head(ctx); err != nil {
-			t.Fatal(err)
-		} else if pruned == 10 {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the stream pruned up to %d, want 10", pruned)
+	for s.Stats().Pruned != 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream pruned up to %d, want 10", s.Stats().Pruned)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if kept, size := s.Stats().JournalBytes, journalSize(t, db); kept != size || size < 900 {
+		t.Fatalf("the stream kept %d bytes, and the journal's rows hold %d (one row of about 1,000)", kept, size)
+	}
+}
+
+// journalSize is the size of the journal's rows, their data and old as
+// stored.
+func journalSize(tb testing.TB, db *store.DB) int64 {
+	tb.Helper()
+	var n int64
+	err := db.Pool().QueryRow(context.Background(),
+		`SELECT coalesce(sum(coalesce(pg_column_size(data), 0) + coalesce(pg_column_size(old), 0)), 0) FROM pgfeed.changes`).Scan(&n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
 
 // TestSchemaChangesKeepStreaming: a column added to a tracked table appears

@@ -114,13 +114,16 @@ type Stream struct {
 	ready   atomic.Bool
 	leader  atomic.Bool
 	started bool
-	idle    atomic.Bool   // the sequencer holds the gate: writers NOTIFY
-	wakeups atomic.Int64  // NOTIFYs from writers
-	steps   atomic.Int64  // sequencing steps taken
-	reads   atomic.Int64  // journal reads
-	readSig chan struct{} // something new may be in the journal
-	wakeSig chan struct{} // a writer asked the idle sequencer to step
-	probe   atomic.Bool   // the reader should read until it finds nothing new
+	idle    atomic.Bool  // the sequencer holds the gate: writers NOTIFY
+	wakeups atomic.Int64 // NOTIFYs from writers
+	steps   atomic.Int64 // sequencing steps taken
+	reads   atomic.Int64 // journal reads
+	// As of the last prune this instance made: the highest pruned position,
+	// and the size of the journal rows kept.
+	pruned, journalBytes atomic.Int64
+	readSig              chan struct{} // something new may be in the journal
+	wakeSig              chan struct{} // a writer asked the idle sequencer to step
+	probe                atomic.Bool   // the reader should read until it finds nothing new
 
 	last entryID // the entry at pos, once one is published (reader's; Run's between sessions)
 
@@ -182,12 +185,17 @@ type Stats struct {
 	Steps    int64 // sequencing steps taken by this instance
 	Wakeups  int64 // NOTIFYs received from writers
 	Reads    int64 // journal reads (the sequencer hands its steps' entries to its own reader)
+	// As of the last prune this instance made (as the sequencer, every
+	// PruneEvery): the highest pruned position, and the size of the
+	// journal's rows kept (their data as stored).
+	Pruned, JournalBytes int64
 }
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() Stats {
 	return Stats{Position: s.pos.Load(), Head: s.head.Load(), Leader: s.leader.Load(), Idle: s.idle.Load(),
-		Steps: s.steps.Load(), Wakeups: s.wakeups.Load(), Reads: s.reads.Load()}
+		Steps: s.steps.Load(), Wakeups: s.wakeups.Load(), Reads: s.reads.Load(),
+		Pruned: s.pruned.Load(), JournalBytes: s.journalBytes.Load()}
 }
 
 // Leader reports whether this stream currently runs the sequencer.
@@ -684,10 +692,12 @@ func (s *Stream) prune(ctx context.Context, seq *store.Session) error {
 	if s.opts.Retention <= 0 && s.opts.RetentionBytes <= 0 {
 		return nil
 	}
-	pruned, err := seq.Prune(ctx, s.opts.Retention, s.opts.RetentionBytes, s.pos.Load())
+	pruned, kept, err := seq.Prune(ctx, s.opts.Retention, s.opts.RetentionBytes, s.pos.Load())
 	if err != nil {
 		return err
 	}
+	s.pruned.Store(pruned)
+	s.journalBytes.Store(kept)
 	s.log.Debug().Int64("pruned_upto", pruned).Msg("journal pruned")
 	return nil
 }

@@ -88,6 +88,7 @@ CREATE TABLE pgfeed.sequencer (
     pruned_pos bigint NOT NULL,  -- positions up to this one were pruned
     bytes      bigint NOT NULL DEFAULT 0, -- size of every journal row stamped so far
                                           -- (their data and old, as stored)
+    pruned_bytes bigint NOT NULL DEFAULT 0, -- bytes once pruned_pos was stamped
     -- The transaction that wrote this row: every update sets it, so that a
     -- row written otherwise, by a restore, is told apart by its xmin (see
     -- pgfeed.adopt_restored).
@@ -274,7 +275,7 @@ BEGIN
     DELETE FROM pgfeed.txlog;
     UPDATE pgfeed.sequencer
     SET pending = ARRAY(SELECT pg_snapshot_xip(v_snap)), horizon = pg_snapshot_xmax(v_snap),
-        pruned_pos = next_pos - 1, written_by = pg_current_xact_id()
+        pruned_pos = next_pos - 1, pruned_bytes = bytes, written_by = pg_current_xact_id()
     RETURNING next_pos INTO v_next;
     RAISE WARNING 'pgfeed: the journal was restored from a cluster whose transaction ids are ahead of this one''s; changes before position % were dropped', v_next;
     RETURN true;
@@ -481,7 +482,8 @@ $$;
 -- prune removes the steps of transactions older than keep (when given),
 -- and those beyond the newest max_bytes of journal rows (when given;
 -- sequencer.bytes counts them), whose positions are at or below upto (the
--- slowest live reader), and returns the highest pruned position.
+-- slowest live reader). It returns the highest pruned position, and the
+-- size of the journal rows kept.
 --
 -- Steps are in position order by time and by bytes too, so the last step
 -- to remove is found by reading the log from its oldest step to the first
@@ -491,12 +493,15 @@ $$;
 -- long every PruneEvery. A step's at is its transaction's start, which
 -- may be a moment before that of the step before it: such a step is
 -- removed by the next prune.
-CREATE FUNCTION pgfeed.prune(keep interval, upto bigint, max_bytes bigint DEFAULT NULL) RETURNS bigint
+CREATE FUNCTION pgfeed.prune(keep interval, upto bigint, max_bytes bigint DEFAULT NULL)
+RETURNS TABLE (pruned_pos bigint, kept_bytes bigint)
 LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+#variable_conflict use_column
 DECLARE
     v_bytes  bigint;
     v_last   bigint;
     v_pruned bigint;
+    v_gone   bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(pgfeed.lock_key());
     SELECT q.bytes INTO v_bytes FROM pgfeed.sequencer q;
@@ -511,18 +516,17 @@ BEGIN
     WITH gone AS (
         DELETE FROM pgfeed.txlog
         WHERE pos <= v_last AND pos <= upto AND pos + n - 1 <= upto
-        RETURNING xids, pos + n - 1 AS last
+        RETURNING xids, pos + n - 1 AS last, bytes
     ), journal AS (
         DELETE FROM pgfeed.changes c USING gone g, unnest(g.xids) AS x(xid) WHERE c.xid = x.xid
     )
-    SELECT max(last) INTO v_pruned FROM gone;
+    SELECT max(g.last), max(g.bytes) INTO v_pruned, v_gone FROM gone g;
     IF v_pruned IS NOT NULL THEN
-        UPDATE pgfeed.sequencer SET pruned_pos = greatest(pruned_pos, v_pruned), written_by = pg_current_xact_id()
-        RETURNING pruned_pos INTO v_pruned;
-    ELSE
-        SELECT pruned_pos INTO v_pruned FROM pgfeed.sequencer;
+        UPDATE pgfeed.sequencer q
+        SET pruned_pos = greatest(q.pruned_pos, v_pruned), pruned_bytes = greatest(q.pruned_bytes, v_gone),
+            written_by = pg_current_xact_id();
     END IF;
-    RETURN v_pruned;
+    RETURN QUERY SELECT q.pruned_pos, q.bytes - q.pruned_bytes FROM pgfeed.sequencer q;
 END
 $$;
 

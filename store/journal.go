@@ -206,10 +206,10 @@ func (db *DB) ForgetReader(ctx context.Context, name string) error {
 // Prune removes journal entries older than keep, and those beyond the
 // newest maxBytes of journal rows (the size of their data as stored), that
 // every live reader has read; keep or maxBytes 0 sets no limit. It returns
-// the highest position pruned so far: a cursor below it can no longer be
-// resumed. The sequencer prunes on its own session, which a long prune keeps
-// busy (see DB.Sequencer).
-func (s *Session) Prune(ctx context.Context, keep time.Duration, maxBytes, upto int64) (int64, error) {
+// the highest position pruned so far (a cursor below it can no longer be
+// resumed) and the size of the journal rows kept. The sequencer prunes on
+// its own session, which a long prune keeps busy (see DB.Sequencer).
+func (s *Session) Prune(ctx context.Context, keep time.Duration, maxBytes, upto int64) (pruned, keptBytes int64, err error) {
 	var age, size any // NULL: no limit
 	if keep > 0 {
 		age = fmt.Sprintf("%d milliseconds", keep.Milliseconds())
@@ -217,13 +217,12 @@ func (s *Session) Prune(ctx context.Context, keep time.Duration, maxBytes, upto 
 	if maxBytes > 0 {
 		size = maxBytes
 	}
-	var pruned int64
-	err := s.conn.QueryRow(ctx, `
-		SELECT pgfeed.prune($1::interval, least($3::bigint, coalesce(
+	err = s.conn.QueryRow(ctx, `
+		SELECT * FROM pgfeed.prune($1::interval, least($3::bigint, coalesce(
 			(SELECT min(pos) FROM pgfeed.readers WHERE `+liveReader+`), $3::bigint)), $2::bigint)`,
-		age, size, upto).Scan(&pruned)
+		age, size, upto).Scan(&pruned, &keptBytes)
 	if err != nil {
-		return 0, wrapSchemaErr("prune journal", err)
+		return 0, 0, wrapSchemaErr("prune journal", err)
 	}
-	return pruned, nil
+	return pruned, keptBytes, nil
 }

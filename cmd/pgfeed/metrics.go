@@ -106,6 +106,12 @@ func registerStreamState(reg prometheus.Registerer, s *cdc.Stream) {
 		counter("pgfeed_journal_reads_total",
 			"Journal reads; the sequencing instance publishes what its steps return without one.",
 			func() float64 { return float64(s.Stats().Reads) }),
+		gauge("pgfeed_journal_pruned_position",
+			"Highest pruned journal position, as of this instance's last prune: cursors below it cannot resume.",
+			func() float64 { return float64(s.Stats().Pruned) }),
+		gauge("pgfeed_journal_bytes",
+			"Size of the journal's rows (their data as stored), as of this instance's last prune.",
+			func() float64 { return float64(s.Stats().JournalBytes) }),
 	)
 }
 
