@@ -46,22 +46,24 @@ type Change struct {
 	XID        uint64 // writer's transaction id
 	Collection string
 	Op         Op
-	New        [][]byte // rows after the statement (create, update)
-	Old        [][]byte // rows before it (update, delete); Old[i] pairs with New[i] on update
-	At         time.Time
+	New        [][]byte  // rows after the statement (create, update)
+	Old        [][]byte  // rows before it (update, delete); Old[i] pairs with New[i] on update
+	At         time.Time // when the writer's statement began
+	Stamped    time.Time // when the sequencer's step that gave Pos began
 }
 
 // Tag names the change at a position within one history of the database:
-// a hash of its writer's transaction id and the time its statement began,
-// 30 bits, never 0. Cursors carry it, so that a cursor from a history the
-// database left (restored to an earlier state, its positions given again
-// to other changes) is told apart: see Journal.Resumable.
-func (c *Change) Tag() uint32 { return tag(c.XID, c.At) }
+// a hash of its store.Stamp (its writer's transaction id and the time its
+// position was given), 30 bits, never 0. Cursors carry it, so that a
+// cursor from a history the database left (restored to an earlier state,
+// its positions given again to other changes) is told apart: see
+// Journal.Resumable.
+func (c *Change) Tag() uint32 { return tag(store.Stamp{XID: c.XID, At: c.Stamped}) }
 
-func tag(xid uint64, at time.Time) uint32 {
+func tag(st store.Stamp) uint32 {
 	// Two multiply-xorshift rounds (as in splitmix64's finalizer) mix
 	// every bit of both numbers into the top 30.
-	h := xid*0x9e3779b97f4a7c15 ^ uint64(at.UnixMicro())
+	h := st.XID*0x9e3779b97f4a7c15 ^ uint64(st.At.UnixMicro())
 	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
 	h = (h ^ h>>27) * 0x94d049bb133111eb
 	h ^= h >> 31
@@ -76,7 +78,7 @@ type Sink interface {
 
 // Decode turns a journal entry into a Change.
 func Decode(e store.Entry) (Change, error) {
-	c := Change{Pos: e.Pos, XID: e.XID, Collection: e.Collection, Op: Op(e.Op), At: e.At}
+	c := Change{Pos: e.Pos, XID: e.XID, Collection: e.Collection, Op: Op(e.Op), At: e.At, Stamped: e.Stamped}
 	var err error
 	if c.New, err = splitArray(e.Data); err != nil {
 		return c, fmt.Errorf("decode change %d: %w", e.Pos, err)

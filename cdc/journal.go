@@ -34,7 +34,7 @@ func (j Journal) Snapshot(ctx context.Context, t *query.Table, where string, arg
 	}
 	at = Mark{Pos: s.Pos}
 	if s.Last != nil {
-		at.Tag = tag(s.Last.XID, s.Last.At)
+		at.Tag = tag(*s.Last)
 	}
 	return s.Rows, at, nil
 }
@@ -98,15 +98,9 @@ func (j Journal) Resumable(ctx context.Context, since int64, marked Mark) (bool,
 // there is none (position 0, the near edge of a jump, a pruned position).
 func (j Journal) MarkAt(ctx context.Context, pos int64) (Mark, error) {
 	m := Mark{Pos: pos}
-	if pos <= 0 {
-		return m, nil
+	st, ok, err := j.DB.StampAt(ctx, pos)
+	if ok {
+		m.Tag = tag(st)
 	}
-	entries, err := j.DB.ReadAfter(ctx, pos-1, 1, 1)
-	if err != nil {
-		return m, err
-	}
-	if len(entries) == 1 && entries[0].Pos == pos {
-		m.Tag = tag(entries[0].XID, entries[0].At)
-	}
-	return m, nil
+	return m, err
 }

@@ -125,21 +125,15 @@ type Stream struct {
 	wakeSig              chan struct{} // a writer asked the idle sequencer to step
 	probe                atomic.Bool   // the reader should read until it finds nothing new
 
-	last entryID // the entry at pos, once one is published (reader's; Run's between sessions)
+	// The entry at pos, once one is known (reader's; Run's between
+	// sessions): lastPos 0 when none.
+	lastPos   int64
+	lastStamp store.Stamp
 
 	// Entries the sequencer's steps returned, for the reader to publish
 	// without reading them back.
 	mu     sync.Mutex
 	handed []store.Entry
-}
-
-// entryID tells a journal entry from another that took its position in
-// another history of the database: the writer's transaction id and the
-// time it began.
-type entryID struct {
-	pos int64
-	xid uint64
-	at  time.Time
 }
 
 // ErrRewound means that the journal went back under a running stream: the
@@ -284,19 +278,13 @@ func (s *Stream) start(ctx context.Context) error {
 	if s.opts.StartAtHead || from < 0 {
 		from = head
 	}
+	// The change at the start, if there is one, is what the stream has seen
+	// so far (see checkHistory).
 	at := Mark{Pos: from}
-	if from > 0 {
-		// The change at the start, if there is one, is what the stream has
-		// seen so far (see checkHistory).
-		entries, err := s.db.ReadAfter(ctx, from-1, 1, 1)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 1 && entries[0].Pos == from {
-			e := entries[0]
-			s.last = entryID{pos: e.Pos, xid: e.XID, at: e.At}
-			at.Tag = tag(e.XID, e.At)
-		}
+	if st, ok, err := s.db.StampAt(ctx, from); err != nil {
+		return err
+	} else if ok {
+		s.lastPos, s.lastStamp, at.Tag = from, st, tag(st)
 	}
 	s.pos.Store(from)
 	s.head.Store(head)
@@ -327,16 +315,15 @@ func (s *Stream) checkHistory(ctx context.Context) error {
 	} else if inside {
 		return fmt.Errorf("the database went on from before position %d on a new timeline, and this instance published up to it: %w", pos, ErrRewound)
 	}
-	if s.last.pos == 0 || s.last.pos != pos {
+	if s.lastPos == 0 || s.lastPos != pos {
 		return nil
 	}
-	entries, err := s.db.ReadAfter(ctx, s.last.pos-1, 1, 1)
+	st, ok, err := s.db.StampAt(ctx, pos)
 	if err != nil {
 		return err
 	}
-	if len(entries) == 1 && entries[0].Pos == s.last.pos &&
-		(entries[0].XID != s.last.xid || !entries[0].At.Equal(s.last.at)) {
-		return fmt.Errorf("position %d of the journal now holds transaction %d, not %d: %w", s.last.pos, entries[0].XID, s.last.xid, ErrRewound)
+	if ok && (st.XID != s.lastStamp.XID || !st.At.Equal(s.lastStamp.At)) {
+		return fmt.Errorf("position %d of the journal now holds transaction %d, not %d: %w", pos, st.XID, s.lastStamp.XID, ErrRewound)
 	}
 	return nil
 }
@@ -494,7 +481,7 @@ func (s *Stream) publish(ctx context.Context, entries []store.Entry) error {
 	}
 	s.sink.Publish(batch)
 	last := entries[len(entries)-1]
-	s.last = entryID{pos: last.Pos, xid: last.XID, at: last.At}
+	s.lastPos, s.lastStamp = last.Pos, last.Stamp()
 	s.pos.Store(from)
 	s.advanceHead(from)
 	return nil

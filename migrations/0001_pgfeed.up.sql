@@ -344,7 +344,7 @@ $$;
 -- the order the rows are returned in: ordered by position instead, they were
 -- sorted once more (about a tenth of a 1,000-row step's time).
 CREATE FUNCTION pgfeed.step_read(max_rows integer, notify_others boolean DEFAULT true)
-RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz, stamped timestamptz)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan SET jit = off SET enable_hashagg = off
 SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
@@ -359,7 +359,7 @@ BEGIN
     SELECT q.*, q.xmin AS written INTO STRICT s FROM pgfeed.sequencer q;
     -- Written by a restore (see adopt_restored)?
     IF s.written::text::bigint <> s.written_by::text::bigint % 4294967296 AND pgfeed.adopt_restored() THEN
-        RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz
+        RETURN QUERY SELECT q.next_pos - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz, NULL::timestamptz
                      FROM pgfeed.sequencer q;
         RETURN;
     END IF;
@@ -406,7 +406,7 @@ BEGIN
     )
     -- The rows, when they fit in max_rows (else none: a step() of a
     -- snapshot, a backlog).
-    SELECT s.next_pos + row_number() OVER (ORDER BY w.last, w.id) - 1, w.xid, w.collection, w.op, w.data, w.old, w.at
+    SELECT s.next_pos + row_number() OVER (ORDER BY w.last, w.id) - 1, w.xid, w.collection, w.op, w.data, w.old, w.at, now()
     FROM (
         SELECT c.id, c.xid, c.collection, c.op, c.data, c.old, c.at, max(c.id) OVER (PARTITION BY c.xid) AS last
         FROM pgfeed.changes c
@@ -418,7 +418,7 @@ BEGIN
     IF v_next <> s.next_pos AND notify_others THEN
         PERFORM pg_notify('pgfeed', (v_next - 1)::text);
     END IF;
-    RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz;
+    RETURN QUERY SELECT v_next - 1, NULL::xid8, NULL::text, NULL::"char", NULL::json, NULL::json, NULL::timestamptz, NULL::timestamptz;
 END
 $$;
 
@@ -426,15 +426,15 @@ CREATE FUNCTION pgfeed.step() RETURNS bigint
 LANGUAGE sql AS $$ SELECT max(r.pos) FROM pgfeed.step_read(0) r $$;
 
 -- entries returns the journal rows of the transactions xids, the i-th
--- placed from position firsts[i] on, in position order (journal id order
--- within a transaction). The LATERAL join makes every plan, generic ones
--- included, look up each transaction's rows by index: a hash join would
--- read the whole journal.
-CREATE FUNCTION pgfeed.entries(xids xid8[], firsts bigint[])
-RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
+-- placed from position firsts[i] on and stamped at stamps[i] (its step's
+-- time), in position order (journal id order within a transaction). The
+-- LATERAL join makes every plan, generic ones included, look up each
+-- transaction's rows by index: a hash join would read the whole journal.
+CREATE FUNCTION pgfeed.entries(xids xid8[], firsts bigint[], stamps timestamptz[])
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz, stamped timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT p.first + c.k - 1, p.xid, c.collection, c.op, c.data, c.old, c.at
-    FROM unnest(xids, firsts) AS p(xid, first)
+    SELECT p.first + c.k - 1, p.xid, c.collection, c.op, c.data, c.old, c.at, p.stamp
+    FROM unnest(xids, firsts, stamps) AS p(xid, first, stamp)
     CROSS JOIN LATERAL (
         SELECT j.collection, j.op, j.data, j.old, j.at, row_number() OVER (ORDER BY j.id) AS k
         FROM pgfeed.changes j WHERE j.xid = p.xid
@@ -451,32 +451,48 @@ $$;
 -- steps needed are unnested and placed (each starts where the previous
 -- one's rows end).
 CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer, max_rows bigint DEFAULT NULL)
-RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz)
+RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz, stamped timestamptz)
 LANGUAGE sql STABLE AS $$
     WITH s AS (
-        (SELECT l.pos, l.xids, l.counts FROM pgfeed.txlog l WHERE l.pos <= after ORDER BY l.pos DESC LIMIT 1)
+        (SELECT l.pos, l.xids, l.counts, l.at FROM pgfeed.txlog l WHERE l.pos <= after ORDER BY l.pos DESC LIMIT 1)
         UNION ALL
         -- Steps after the first one that already holds max_tx transactions
         -- are not needed.
-        SELECT w.pos, w.xids, w.counts FROM (
-            SELECT l.pos, l.xids, l.counts,
+        SELECT w.pos, w.xids, w.counts, w.at FROM (
+            SELECT l.pos, l.xids, l.counts, l.at,
                    sum(cardinality(l.xids)) OVER (ORDER BY l.pos) - cardinality(l.xids) AS before
             FROM (SELECT * FROM pgfeed.txlog l WHERE l.pos > after ORDER BY l.pos LIMIT max_tx) l
         ) w
         WHERE w.before < max_tx
     ), t AS (
-        SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid
+        SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid, s.at
         FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
     ), sel AS MATERIALIZED (
-        SELECT t.first, t.xid FROM t
+        SELECT t.first, t.xid, t.at FROM t
         WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= after + max_rows)
         ORDER BY t.first LIMIT max_tx
     )
     SELECT e.* FROM pgfeed.entries(
         ARRAY(SELECT sel.xid FROM sel ORDER BY sel.first),
-        ARRAY(SELECT sel.first FROM sel ORDER BY sel.first)) e
+        ARRAY(SELECT sel.first FROM sel ORDER BY sel.first),
+        ARRAY(SELECT sel.at FROM sel ORDER BY sel.first)) e
     WHERE e.pos > after AND (max_rows IS NULL OR e.pos <= after + max_rows)
     ORDER BY e.pos
+$$;
+
+-- stamp_at names the journal row at position p without reading it: the
+-- transaction that holds it and the time of the step that stamped it (see
+-- cdc.Change.Tag), from the step's row alone. No row where p holds none
+-- (0, a jump, a pruned position).
+CREATE FUNCTION pgfeed.stamp_at(p bigint) RETURNS TABLE (xid xid8, stamped timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT u.xid, l.at
+    FROM (SELECT * FROM pgfeed.txlog l WHERE l.pos <= p ORDER BY l.pos DESC LIMIT 1) l
+    CROSS JOIN LATERAL (
+        SELECT x.xid, l.pos + sum(x.n) OVER (ORDER BY x.k) - x.n AS first, x.n
+        FROM unnest(l.xids, l.counts) WITH ORDINALITY AS x(xid, n, k)
+    ) u
+    WHERE p >= u.first AND p < u.first + u.n
 $$;
 
 -- prune removes the steps of transactions older than keep (when given),

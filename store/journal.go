@@ -16,10 +16,11 @@ type Entry struct {
 	Pos        int64  // stream position, gap-free across committed transactions
 	XID        uint64 // writer's transaction id
 	Collection string
-	Op         byte   // 'c', 'u', 'd', or 'x' (collection removed)
-	Data       []byte // JSON array of rows after the statement, or nil
-	Old        []byte // JSON array of rows before it (paired by index), or nil
-	At         time.Time
+	Op         byte      // 'c', 'u', 'd', or 'x' (collection removed)
+	Data       []byte    // JSON array of rows after the statement, or nil
+	Old        []byte    // JSON array of rows before it (paired by index), or nil
+	At         time.Time // when the writer's statement began
+	Stamped    time.Time // when the step that gave the position began
 }
 
 // Step gives stream positions to every transaction that committed since the
@@ -56,6 +57,36 @@ func (db *DB) Head(ctx context.Context) (head, pruned int64, err error) {
 		return 0, 0, wrapSchemaErr("read journal head", err)
 	}
 	return head, pruned, nil
+}
+
+// A Stamp names a journal entry within one history of the database: its
+// writer's transaction id and when the step that gave it its position
+// began. Where a database went back to an earlier state and gave a
+// position again, the entries of the two histories have different stamps.
+type Stamp struct {
+	XID uint64
+	At  time.Time
+}
+
+// Stamp is the entry's Stamp.
+func (e *Entry) Stamp() Stamp { return Stamp{XID: e.XID, At: e.Stamped} }
+
+// StampAt returns the Stamp of the journal entry at position pos, from its
+// step's row alone (see pgfeed.stamp_at); ok is false where pos holds no
+// entry (0, a jump, a pruned position).
+func (db *DB) StampAt(ctx context.Context, pos int64) (st Stamp, ok bool, err error) {
+	return stampAt(ctx, db.pool, pos)
+}
+
+func stampAt(ctx context.Context, q querier, pos int64) (st Stamp, ok bool, err error) {
+	err = q.QueryRow(ctx, `SELECT xid::text::bigint, stamped FROM pgfeed.stamp_at($1)`, pos).Scan(&st.XID, &st.At)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Stamp{}, false, nil
+	}
+	if err != nil {
+		return Stamp{}, false, wrapSchemaErr("read journal", err)
+	}
+	return st, true, nil
 }
 
 // JumpAfter returns where the positions go on after position after when
@@ -130,11 +161,12 @@ func (db *DB) EachAfter(ctx context.Context, after int64, maxTx, batch int, fn f
 
 // entryColumns selects the columns of pgfeed.entries from the
 // set-returning call that follows it.
-const entryColumns = `SELECT pos, xid::text::bigint, collection, op::text, data, old, at FROM `
+const entryColumns = `SELECT pos, xid::text::bigint, collection, op::text, data, old, at, stamped FROM `
 
 // querier is a pool or a connection.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // queryEntries reads, through q, the entries the set-returning call fn
@@ -158,9 +190,9 @@ func scanEntry(row pgx.CollectableRow) (Entry, error) {
 	var e Entry
 	var xid pgtype.Int8
 	var coll, op pgtype.Text
-	var at pgtype.Timestamptz
-	err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at)
-	e.XID, e.Collection, e.At = uint64(xid.Int64), coll.String, at.Time
+	var at, stamped pgtype.Timestamptz
+	err := row.Scan(&e.Pos, &xid, &coll, &op, &e.Data, &e.Old, &at, &stamped)
+	e.XID, e.Collection, e.At, e.Stamped = uint64(xid.Int64), coll.String, at.Time, stamped.Time
 	if len(op.String) == 1 {
 		e.Op = op.String[0]
 	}

@@ -14,9 +14,10 @@ import (
 type Snapshot struct {
 	Pos  int64
 	Rows [][]byte // one JSON object per row, encoded as the journal encodes rows
-	// Last is the journal entry at Pos, nil where there is none (an empty
-	// journal, the near edge of a jump): what a cursor at Pos names.
-	Last *Entry
+	// Last is the Stamp of the journal entry at Pos, nil where there is
+	// none (an empty journal, the near edge of a jump): what a cursor at
+	// Pos names.
+	Last *Stamp
 }
 
 // ReadSnapshot reads the rows of t matching where (a SQL condition over the
@@ -75,12 +76,10 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	unlock()
-	last, err := queryEntries(ctx, stepper, "snapshot", `pgfeed.read_after($1, 1, 1)`, snap.Pos-1)
-	if err != nil {
+	if last, ok, err := stampAt(ctx, stepper, snap.Pos); err != nil {
 		return nil, err
-	}
-	if len(last) == 1 && last[0].Pos == snap.Pos {
-		snap.Last = &last[0]
+	} else if ok {
+		snap.Last = &last
 	}
 
 	sql := "SELECT row_to_json(t) FROM " + pgx.Identifier{t.Schema, t.Name}.Sanitize() + " t"
