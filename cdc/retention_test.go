@@ -147,6 +147,29 @@ func TestPruneBoundsTheJournalSize(t *testing.T) {
 	}
 }
 
+// TestStreamKnowsTheJournalSize: the sequencing instance reads the
+// journal's figures as it takes the lead, without waiting for its first
+// scheduled prune, and with no retention set.
+func TestStreamKnowsTheJournalSize(t *testing.T) {
+	t.Parallel()
+	u, db := storetest.OpenMigrated(t, `CREATE TABLE k (id int PRIMARY KEY); SELECT pgfeed.track('k');`)
+	for i := 1; i <= 3; i++ {
+		storetest.Exec(t, u, `INSERT INTO k VALUES ($1)`, i)
+	}
+	head := settle(t, db)
+	s := runStream(t, db, newCollector(), cdc.Options{From: 0, PruneEvery: time.Hour})
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Leader() || s.Stats().JournalBytes == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no journal size from the stream: %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st, size := s.Stats(), journalSize(t, db); st.JournalBytes != size || st.Pruned != 0 {
+		t.Fatalf("stream's figures: %d bytes, pruned up to %d; the journal holds %d bytes up to %d, none pruned", st.JournalBytes, st.Pruned, size, head)
+	}
+}
+
 // journalSize is the size of the journal's rows, their data and old as
 // stored.
 func journalSize(tb testing.TB, db *store.DB) int64 {

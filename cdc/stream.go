@@ -179,9 +179,9 @@ type Stats struct {
 	Steps    int64 // sequencing steps taken by this instance
 	Wakeups  int64 // NOTIFYs received from writers
 	Reads    int64 // journal reads (the sequencer hands its steps' entries to its own reader)
-	// As of the last prune this instance made (as the sequencer, every
-	// PruneEvery): the highest pruned position, and the size of the
-	// journal's rows kept (their data as stored).
+	// As of the last prune this instance made (as the sequencer, as it
+	// takes the lead and every PruneEvery): the highest pruned position,
+	// and the size of the journal's rows kept (their data as stored).
 	Pruned, JournalBytes int64
 }
 
@@ -546,6 +546,11 @@ func (s *Stream) sequence(ctx context.Context) error {
 			"and only their tags tell clients' cursors from the lost history (see \"Restores and failovers\" in the README)")
 	}
 	s.leader.Store(true)
+	// Pruning as it takes the lead gives the journal's figures (Stats) at
+	// once.
+	if err := s.prune(ctx, seq); err != nil {
+		return err
+	}
 	prune := time.NewTicker(s.opts.PruneEvery)
 	defer prune.Stop()
 	timer := time.NewTimer(0)
@@ -675,10 +680,9 @@ func busyInterval(busy time.Duration, n int64) time.Duration {
 	return min(max(d, busy), maxBusyFactor*busy)
 }
 
+// prune prunes by the retention options (with none, it only reads the
+// journal's figures) and records the figures.
 func (s *Stream) prune(ctx context.Context, seq *store.Session) error {
-	if s.opts.Retention <= 0 && s.opts.RetentionBytes <= 0 {
-		return nil
-	}
 	pruned, kept, err := seq.Prune(ctx, s.opts.Retention, s.opts.RetentionBytes, s.pos.Load())
 	if err != nil {
 		return err
