@@ -125,10 +125,9 @@ type Stream struct {
 	wakeSig              chan struct{} // a writer asked the idle sequencer to step
 	probe                atomic.Bool   // the reader should read until it finds nothing new
 
-	// The entry at pos, once one is known (reader's; Run's between
-	// sessions): lastPos 0 when none.
-	lastPos   int64
-	lastStamp store.Stamp
+	// The stamp of the entry at pos, zero while none is known (reader's;
+	// Run's between sessions).
+	last store.Stamp
 
 	// Entries the sequencer's steps returned, for the reader to publish
 	// without reading them back.
@@ -284,7 +283,7 @@ func (s *Stream) start(ctx context.Context) error {
 	if st, ok, err := s.db.StampAt(ctx, from); err != nil {
 		return err
 	} else if ok {
-		s.lastPos, s.lastStamp, at.Tag = from, st, tag(st)
+		s.last, at.Tag = st, tag(st)
 	}
 	s.pos.Store(from)
 	s.head.Store(head)
@@ -315,15 +314,15 @@ func (s *Stream) checkHistory(ctx context.Context) error {
 	} else if inside {
 		return fmt.Errorf("the database went on from before position %d on a new timeline, and this instance published up to it: %w", pos, ErrRewound)
 	}
-	if s.lastPos == 0 || s.lastPos != pos {
+	if s.last.XID == 0 {
 		return nil
 	}
 	st, ok, err := s.db.StampAt(ctx, pos)
 	if err != nil {
 		return err
 	}
-	if ok && (st.XID != s.lastStamp.XID || !st.At.Equal(s.lastStamp.At)) {
-		return fmt.Errorf("position %d of the journal now holds transaction %d, not %d: %w", pos, st.XID, s.lastStamp.XID, ErrRewound)
+	if ok && (st.XID != s.last.XID || !st.At.Equal(s.last.At)) {
+		return fmt.Errorf("position %d of the journal now holds transaction %d, not %d: %w", pos, st.XID, s.last.XID, ErrRewound)
 	}
 	return nil
 }
@@ -480,8 +479,7 @@ func (s *Stream) publish(ctx context.Context, entries []store.Entry) error {
 		from = e.Pos
 	}
 	s.sink.Publish(batch)
-	last := entries[len(entries)-1]
-	s.lastPos, s.lastStamp = last.Pos, last.Stamp()
+	s.last = entries[len(entries)-1].Stamp()
 	s.pos.Store(from)
 	s.advanceHead(from)
 	return nil
@@ -538,7 +536,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 		}
 	}
 	s.log.Info().Msg("this instance runs the sequencer")
-	if _, ok, err := seq.Timeline(ctx); err != nil {
+	if ok, err := seq.ReportsTimeline(ctx); err != nil {
 		return err
 	} else if !ok {
 		s.log.Warn().Msg("the database does not report its WAL timeline (pg_walfile_name is refused): " +

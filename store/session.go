@@ -99,18 +99,15 @@ func (s *Session) Unlock(ctx context.Context, key int64) error {
 	return err
 }
 
-// Timeline returns the server's timeline, and false where the server does
-// not report it (some managed services refuse the WAL functions): the
-// sequencer then makes no jump on a failover (see pgfeed.timeline).
-func (s *Session) Timeline(ctx context.Context) (int32, bool, error) {
-	var tl *int32
-	if err := s.conn.QueryRow(ctx, `SELECT pgfeed.timeline()`).Scan(&tl); err != nil {
-		return 0, false, wrapSchemaErr("read timeline", err)
+// ReportsTimeline reports whether the server tells its timeline; where it
+// does not (some managed services refuse the WAL functions), the sequencer
+// makes no jump on a failover (see pgfeed.timeline).
+func (s *Session) ReportsTimeline(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.conn.QueryRow(ctx, `SELECT pgfeed.timeline() IS NOT NULL`).Scan(&ok); err != nil {
+		return false, wrapSchemaErr("read timeline", err)
 	}
-	if tl == nil {
-		return 0, false, nil
-	}
-	return *tl, true, nil
+	return ok, nil
 }
 
 // Close closes the connection.
