@@ -102,7 +102,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if c.cred, err = unprivileged(); err != nil {
 			return nil, err
 		}
-		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+		if err := c.own(c.dir); err != nil {
 			return nil, err
 		}
 	}
@@ -309,10 +309,8 @@ func (c *Cluster) Rewind(ctx context.Context, dir string, before func() error) e
 		if err != nil {
 			return err
 		}
-		if c.cred != nil {
-			if err := os.Chown(private, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
-				return err
-			}
+		if err := c.own(private); err != nil {
+			return err
 		}
 		c.private = private
 		err = c.start(ctx)
@@ -342,10 +340,8 @@ func (c *Cluster) Standby(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if c.cred != nil {
-		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
-			return nil, err
-		}
+	if err := c.own(dir); err != nil {
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	signal := filepath.Join(data, "standby.signal")
@@ -355,13 +351,19 @@ func (c *Cluster) Standby(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.WriteFile(signal, nil, 0o600); err != nil {
 		return nil, err
 	}
-	if c.cred != nil {
-		if err := os.Chown(signal, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
-			return nil, err
-		}
+	if err := c.own(signal); err != nil {
+		return nil, err
 	}
 	opts.Dir = dir
 	return Start(ctx, opts)
+}
+
+// own gives path to the user the server runs as, when pgfeed runs as root.
+func (c *Cluster) own(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
 }
 
 // Close stops the server and removes a temporary cluster's files.
