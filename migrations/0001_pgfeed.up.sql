@@ -442,14 +442,23 @@ LANGUAGE sql STABLE AS $$
     ORDER BY 1
 $$;
 
+-- placed lists the transactions of a step (a txlog row: its pos, xids and
+-- counts) with the position each starts from: in a step, each starts
+-- where the previous one's rows end.
+CREATE FUNCTION pgfeed.placed(step_pos bigint, step_xids xid8[], step_counts integer[])
+RETURNS TABLE (xid xid8, first bigint, n integer)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT x.xid, step_pos + sum(x.n) OVER (ORDER BY x.k) - x.n, x.n
+    FROM unnest(step_xids, step_counts) WITH ORDINALITY AS x(xid, n, k)
+$$;
+
 -- read_after returns the journal rows with positions above after, from at
 -- most max_tx transactions, in position order, and at most max_rows of them
 -- when it is given: a page may then end inside a transaction, and the next
 -- one reads on from there. Such a page is bounded by position, so it comes
 -- back empty right before a jump (see pgfeed.jumps): the reader goes on
 -- from the jump's far side (see cdc.Journal.ReadAfter). txlog has a row per step; the transactions of the
--- steps needed are unnested and placed (each starts where the previous
--- one's rows end).
+-- steps needed are placed (see pgfeed.placed).
 CREATE FUNCTION pgfeed.read_after(after bigint, max_tx integer, max_rows bigint DEFAULT NULL)
 RETURNS TABLE (pos bigint, xid xid8, collection text, op "char", data json, old json, at timestamptz, stamped timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -465,8 +474,8 @@ LANGUAGE sql STABLE AS $$
         ) w
         WHERE w.before < max_tx
     ), t AS (
-        SELECT s.pos + sum(u.n) OVER (PARTITION BY s.pos ORDER BY u.k) - u.n AS first, u.n, u.xid, s.at
-        FROM s CROSS JOIN LATERAL unnest(s.xids, s.counts) WITH ORDINALITY AS u(xid, n, k)
+        SELECT u.first, u.n, u.xid, s.at
+        FROM s CROSS JOIN LATERAL pgfeed.placed(s.pos, s.xids, s.counts) u
     ), sel AS MATERIALIZED (
         SELECT t.first, t.xid, t.at FROM t
         WHERE t.first + t.n - 1 > after AND (max_rows IS NULL OR t.first <= after + max_rows)
@@ -488,10 +497,7 @@ CREATE FUNCTION pgfeed.stamp_at(p bigint) RETURNS TABLE (xid xid8, stamped times
 LANGUAGE sql STABLE AS $$
     SELECT u.xid, l.at
     FROM (SELECT * FROM pgfeed.txlog l WHERE l.pos <= p ORDER BY l.pos DESC LIMIT 1) l
-    CROSS JOIN LATERAL (
-        SELECT x.xid, l.pos + sum(x.n) OVER (ORDER BY x.k) - x.n AS first, x.n
-        FROM unnest(l.xids, l.counts) WITH ORDINALITY AS x(xid, n, k)
-    ) u
+    CROSS JOIN LATERAL pgfeed.placed(l.pos, l.xids, l.counts) u
     WHERE p >= u.first AND p < u.first + u.n
 $$;
 
