@@ -22,12 +22,8 @@ import (
 func TestFailoverToALaggingReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	primary, u := newAppCluster(t, nil, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
-	db := storetest.Open(t, u)
-	sink := newCollector()
-	s, _, done := startStream(t, db, sink, cdc.Options{From: 0})
-	insertR(t, u, 1, 3)
-	sink.waitFor(t, 3, 10*time.Second)
+	f := followR(t)
+	primary, u, db, sink := f.cluster, f.u, f.db, f.sink
 
 	replicaDir := filepath.Join(primary.Dir(), "replica") // removed with the primary
 	replica, err := primary.Standby(ctx, pglocal.Options{Dir: replicaDir})
@@ -56,7 +52,7 @@ func TestFailoverToALaggingReplica(t *testing.T) {
 	}
 	t.Cleanup(func() { promoted.Close() })
 
-	expectRewound(t, s, done, "new timeline")
+	expectRewound(t, f.s, f.done, "new timeline")
 
 	j := cdc.Journal{DB: db}
 	head, _, err := db.Head(ctx)

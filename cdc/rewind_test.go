@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store"
+	"github.com/pgfeed/pgfeed/store/pglocal"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -35,13 +36,8 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			cluster, u := newAppCluster(t, nil, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
-			db := storetest.Open(t, u)
-			sink := newCollector()
-			s, _, done := startStream(t, db, sink, cdc.Options{From: 0})
-
-			insertR(t, u, 1, 3)
-			sink.waitFor(t, 3, 10*time.Second)
+			f := followR(t)
+			cluster, u, db, sink := f.cluster, f.u, f.db, f.sink
 			backup := filepath.Join(t.TempDir(), "data")
 			if err := cluster.Save(ctx, backup); err != nil {
 				t.Fatal(err)
@@ -62,7 +58,7 @@ func TestRewoundDatabaseStopsTheStream(t *testing.T) {
 			if err := cluster.Rewind(ctx, backup, before); err != nil {
 				t.Fatal(err)
 			}
-			expectRewound(t, s, done, tt.want)
+			expectRewound(t, f.s, f.done, tt.want)
 			if got := sink.last(); got != 6 {
 				t.Fatalf("stream published up to %d after the database went back, want 6", got)
 			}
@@ -105,6 +101,28 @@ func resumeAfterRewind(t *testing.T, db *store.DB, before []cdc.Change) {
 			t.Errorf("%s: Resumable = %v, %v; want %v", c.what, ok, err, c.want)
 		}
 	}
+}
+
+// rFollower is a stream from position 0 over table r of database app in
+// a cluster of the test's own, which has published positions 1 to 3.
+type rFollower struct {
+	cluster *pglocal.Cluster
+	u       string // app's URL
+	db      *store.DB
+	sink    *collector
+	s       *cdc.Stream
+	done    <-chan error // what the stream's Run returned
+}
+
+func followR(tb testing.TB) rFollower {
+	tb.Helper()
+	f := rFollower{sink: newCollector()}
+	f.cluster, f.u = newAppCluster(tb, nil, `CREATE TABLE r (id int PRIMARY KEY); SELECT pgfeed.track('r')`)
+	f.db = storetest.Open(tb, f.u)
+	f.s, _, f.done = startStream(tb, f.db, f.sink, cdc.Options{From: 0})
+	insertR(tb, f.u, 1, 3)
+	f.sink.waitFor(tb, 3, 10*time.Second)
+	return f
 }
 
 // insertR inserts rows from to to into table r of the database at u, one
