@@ -106,8 +106,7 @@ func TestServe(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics = %d", code)
 	}
-	pos4, _, _ := strings.Cut(c4, ":")
-	for _, want := range []string{"pgfeed_stream_position " + pos4, "pgfeed_ws_connections 2", "pgfeed_stream_ready 1", "pgfeed_ws_subscriptions 2"} {
+	for _, want := range []string{"pgfeed_stream_position " + cursorPos(c4), "pgfeed_ws_connections 2", "pgfeed_stream_ready 1", "pgfeed_ws_subscriptions 2"} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("/metrics has no line %q", want)
 		}
@@ -126,14 +125,18 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// increasing reports whether the cursors' positions (what comes before a
-// cursor's tag) increase.
+// cursorPos is the position a cursor holds: what comes before its tag.
+func cursorPos(cursor string) string {
+	pos, _, _ := strings.Cut(cursor, ":")
+	return pos
+}
+
+// increasing reports whether the cursors' positions increase.
 func increasing(t *testing.T, cursors ...string) bool {
 	t.Helper()
 	prev := int64(-1)
 	for _, c := range cursors {
-		pos, _, _ := strings.Cut(c, ":")
-		n, err := strconv.ParseInt(pos, 10, 64)
+		n, err := strconv.ParseInt(cursorPos(c), 10, 64)
 		if err != nil || n <= prev {
 			return false
 		}
