@@ -2,6 +2,7 @@ package cdc_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +14,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) {
+	if u := os.Getenv(snapshotLoopEnv); u != "" {
+		snapshotLoop(u)
+		return
+	}
+	storetest.Main(m)
+}
 
 // collector is a Sink that keeps everything it is given.
 type collector struct {

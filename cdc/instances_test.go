@@ -2,10 +2,17 @@ package cdc_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgfeed/pgfeed/cdc"
+	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -56,5 +63,123 @@ func TestInstancesAgreeAndTakeOver(t *testing.T) {
 		if ca[i].Pos != cb[i].Pos || ca[i].XID != cb[i].XID || string(ca[i].New[0]) != string(cb[i].New[0]) {
 			t.Fatalf("change %d differs: %d/%d %s, %d/%d %s", i, ca[i].Pos, ca[i].XID, ca[i].New[0], cb[i].Pos, cb[i].XID, cb[i].New[0])
 		}
+	}
+}
+
+// TestStuckLeaderIsEnded: a sequencing instance that freezes in the middle
+// of receiving a step's results (a stopped process, connected over a unix
+// socket) leaves its session blocked sending them. That session is not
+// idle, and has no TCP timeout, so the server never ends it, and it keeps
+// the leader lock. The other instances end it once it has been stuck for
+// the lease, and take over.
+func TestStuckLeaderIsEnded(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE s (id int PRIMARY KEY); SELECT pgfeed.track('s')`)
+	ctx := context.Background()
+	frozen, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close(ctx)
+	var pid int32
+	if err := frozen.QueryRow(ctx, `SELECT pg_advisory_lock(1885824620), pg_backend_pid()`).Scan(nil, &pid); err != nil {
+		t.Fatal(err) // the leader lock (cdc's leaderKey)
+	}
+	// Results far larger than the socket's buffers, never read.
+	stuck := frozen.PgConn().Exec(ctx, `SELECT repeat('x', 1000000) FROM generate_series(1, 1000)`)
+	defer stuck.Close()
+	since := time.Now()
+
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	lease := time.Second
+	s := runStream(t, db, sink, cdc.Options{From: 0, Poll: 100 * time.Millisecond, Lease: lease})
+	storetest.Exec(t, u, `INSERT INTO s VALUES (1)`)
+	sink.waitFor(t, 1, 10*time.Second)
+	if took := time.Since(since); took < lease {
+		t.Errorf("the stuck session was ended after %v, before the lease of %v", took, lease)
+	}
+	if !s.Leader() {
+		t.Error("the stream publishes without leading")
+	}
+	var left bool
+	if err := db.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left {
+		t.Error("the stuck session is still there")
+	}
+}
+
+// TestFrozenSnapshotReleasesTheStepLock: a snapshot holds the step lock,
+// which every instance's steps wait for, across a few round trips. A
+// process that freezes then (a stopped process, a paused VM) leaves the
+// lock held by an idle session; the server ends that session after the
+// lease, and the stream goes on.
+func TestFrozenSnapshotReleasesTheStepLock(t *testing.T) {
+	t.Parallel()
+	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `CREATE TABLE f (id int PRIMARY KEY); SELECT pgfeed.track('f'); INSERT INTO f VALUES (1)`)
+	// Another process takes snapshots without pause, and is frozen while
+	// one of them holds the step lock.
+	child := exec.Command(os.Args[0])
+	child.Env = append(os.Environ(), snapshotLoopEnv+"="+u)
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		child.Process.Signal(syscall.SIGCONT)
+		child.Process.Kill()
+		child.Wait()
+	})
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	runStream(t, db, sink, cdc.Options{From: 0, Poll: 100 * time.Millisecond, Lease: time.Second})
+	sink.waitFor(t, 1, 10*time.Second)
+
+	ctx := context.Background()
+	held := false
+	for try := 0; try < 200 && !held; try++ {
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+		if err := child.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the statement it sent ends
+		err := db.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND l.objid = pgfeed.lock_key()::oid AND a.state LIKE 'idle%')`).Scan(&held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			child.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	if !held {
+		t.Fatal("the snapshot process never froze holding the step lock")
+	}
+	storetest.Exec(t, u, `INSERT INTO f VALUES (2)`)
+	sink.waitFor(t, 2, 10*time.Second)
+}
+
+// snapshotLoopEnv makes the test binary take snapshots of the database at
+// its URL until it is killed, with a lease of one second.
+const snapshotLoopEnv = "PGFEED_TEST_SNAPSHOT_LOOP"
+
+func snapshotLoop(u string) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, u)
+	if err != nil {
+		panic(err)
+	}
+	db.SetLease(time.Second)
+	j := cdc.Journal{DB: db}
+	tables, err := j.Tables(ctx)
+	if err != nil || len(tables) == 0 {
+		panic(fmt.Sprint("tables: ", tables, err))
+	}
+	for {
+		j.Snapshot(ctx, &tables[0], "", nil, "", -1, 0) // fails once the server ends a frozen session
 	}
 }

@@ -77,7 +77,7 @@ func (o *Options) setDefaults() {
 		o.Poll = 250 * time.Millisecond
 	}
 	if o.Lease <= 0 {
-		o.Lease = 10 * time.Second
+		o.Lease = store.DefaultLease
 	}
 	o.Lease = max(o.Lease, 4*o.Poll)
 	if o.Busy <= 0 {
@@ -521,6 +521,7 @@ func (s *Stream) sequence(ctx context.Context) error {
 	}()
 	// Trying the lock every Poll keeps the session busy, as stepping does
 	// once it is held (see Options.Lease).
+	endStuck := true
 	for {
 		ok, err := seq.TryLock(ctx, leaderKey)
 		if err != nil {
@@ -528,6 +529,11 @@ func (s *Stream) sequence(ctx context.Context) error {
 		}
 		if ok {
 			break
+		}
+		if endStuck {
+			if endStuck, err = s.endStuckLeader(ctx, seq); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -642,6 +648,28 @@ func (s *Stream) sequence(ctx context.Context) error {
 			timer.Reset(wait)
 		}
 	}
+}
+
+// endStuckLeader ends the sequencing instance's session when it has been
+// blocked for Lease sending results its process does not read (see
+// store.Session.EndStuckHolder), so that this instance can take over. It
+// reports whether to go on checking: not when this instance may not end
+// the leader's session.
+func (s *Stream) endStuckLeader(ctx context.Context, seq *store.Session) (bool, error) {
+	pid, err := seq.EndStuckHolder(ctx, leaderKey, s.opts.Lease)
+	if store.IsInsufficientPrivilege(err) {
+		s.log.Warn().Err(err).Msg("this instance may not end the session of a sequencing instance that stopped reading " +
+			"its results, and will wait for it; grant pgfeed's role pg_signal_backend to let it")
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check the leader's session: %w", err)
+	}
+	if pid != 0 {
+		s.log.Warn().Int32("pid", pid).Dur("lease", s.opts.Lease).Msg("ended the sequencing instance's database session: " +
+			"it had been blocked sending results its process did not read for longer than the lease (a frozen process)")
+	}
+	return true, nil
 }
 
 // maxPublish is the most journal entries the reader publishes at once: it

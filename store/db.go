@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -20,7 +21,17 @@ type DB struct {
 	pool   *pgxpool.Pool
 	url    string
 	notice atomic.Pointer[func(*pgconn.Notice)]
+	lease  atomic.Int64 // see SetLease
 }
+
+// DefaultLease is the lease of a DB until SetLease.
+const DefaultLease = 10 * time.Second
+
+// SetLease sets how long a session of the pool may stay idle while it holds
+// the step lock, which every instance's steps wait for, before the server
+// ends it: what a snapshot's process freezing at the wrong moment (a
+// stopped process, a paused VM) costs the stream.
+func (db *DB) SetLease(d time.Duration) { db.lease.Store(int64(d)) }
 
 // Open connects to the database at url and checks that it answers.
 func Open(ctx context.Context, url string) (*DB, error) {
@@ -72,6 +83,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
 	db := &DB{url: url}
+	db.SetLease(DefaultLease)
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if f := db.notice.Load(); f != nil {
 			(*f)(n)
@@ -135,4 +147,11 @@ func IsUnavailable(err error) bool {
 		return true
 	}
 	return pgconn.SafeToRetry(err) || errors.Is(err, net.ErrClosed)
+}
+
+// IsInsufficientPrivilege reports whether err is PostgreSQL refusing a
+// statement for lack of rights (SQLSTATE 42501).
+func IsInsufficientPrivilege(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
 }

@@ -99,6 +99,36 @@ func (s *Session) Unlock(ctx context.Context, key int64) error {
 	return err
 }
 
+// EndStuckHolder ends the session that holds the session-level advisory
+// lock key when it has been blocked sending a statement's results for
+// longer than after, since the statement began: its client has stopped
+// reading. A frozen process connected over a unix socket leaves its session
+// so, and neither idle_session_timeout (the session is not idle) nor
+// tcp_user_timeout (there is no TCP) ends it, so it would keep the lock
+// until the process resumed. It returns the ended session's process id, 0
+// when there was none. Ending another role's session takes that role's
+// rights or pg_signal_backend's.
+func (s *Session) EndStuckHolder(ctx context.Context, key int64, after time.Duration) (int32, error) {
+	var pid int32
+	// pg_stat_activity is read first: pg_locks takes every lock partition,
+	// and is read only when some session is stuck.
+	err := s.conn.QueryRow(ctx, `
+		WITH stuck AS MATERIALIZED (
+			SELECT a.pid FROM pg_catalog.pg_stat_activity a
+			WHERE a.datname = current_database() AND a.state = 'active' AND a.wait_event = 'ClientWrite'
+			  AND a.query_start < now() - $2::bigint * interval '1 microsecond'
+		)
+		SELECT s.pid FROM stuck s
+		WHERE EXISTS (SELECT FROM pg_catalog.pg_locks l
+		              WHERE l.pid = s.pid AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		                AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid)
+		  AND pg_catalog.pg_terminate_backend(s.pid)`, key, after.Microseconds()).Scan(&pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return pid, err
+}
+
 // ReportsTimeline reports whether the server tells its timeline; where it
 // does not (some managed services refuse the WAL functions), the sequencer
 // makes no jump on a failover (see pgfeed.timeline).

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgfeed/pgfeed/store"
 )
 
 // Config is everything pgfeed can be told, by flag or environment variable.
@@ -66,7 +68,7 @@ func DefaultConfig() Config {
 		MaxSnapshot:    1000,
 		Retention:      24 * time.Hour,
 		Poll:           250 * time.Millisecond,
-		LeaderTimeout:  10 * time.Second,
+		LeaderTimeout:  store.DefaultLease,
 		Name:           fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ShutdownGrace:  10 * time.Second,
 		DevDir:         ".pgfeed",
@@ -265,7 +267,7 @@ func (c *Config) registerServe(f *flagSet) {
 	f.dur(&c.Retention, "retention", "PGFEED_RETENTION", "how long the journal keeps changes for resuming clients")
 	f.int64(&c.RetentionBytes, "retention-bytes", "PGFEED_RETENTION_BYTES", "bound on the journal's size: older changes beyond about the newest this many bytes of rows are pruned however young; 0 means no bound")
 	f.dur(&c.Poll, "poll", "PGFEED_POLL", "fallback journal poll period when no wake-up arrives")
-	f.dur(&c.LeaderTimeout, "leader-timeout", "PGFEED_LEADER_TIMEOUT", "how long the sequencing instance may be frozen or cut off from the database before another takes over")
+	f.dur(&c.LeaderTimeout, "leader-timeout", "PGFEED_LEADER_TIMEOUT", "how long the sequencing instance may be frozen or cut off from the database before another takes over, and a frozen instance's snapshot may hold up the others' steps")
 	f.str(&c.Name, "name", "PGFEED_NAME", "this instance's name in pgfeed.readers")
 	f.dur(&c.ShutdownGrace, "shutdown-grace", "PGFEED_SHUTDOWN_GRACE", "time to close clients on shutdown")
 }
