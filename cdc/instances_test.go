@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgfeed/pgfeed/cdc"
 	"github.com/pgfeed/pgfeed/store"
+	"github.com/pgfeed/pgfeed/store/pglocal"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -123,6 +125,55 @@ func TestFrozenSnapshotReleasesTheStepLock(t *testing.T) {
 	storetest.Exec(t, u, `CREATE TABLE f (id int PRIMARY KEY); SELECT pgfeed.track('f'); INSERT INTO f VALUES (1)`)
 	// Another process takes snapshots without pause, and is frozen while
 	// one of them holds the step lock.
+	child := startSnapshotLoop(t, u)
+	db := storetest.Open(t, u)
+	sink := newCollector()
+	runStream(t, db, sink, cdc.Options{From: 0, Poll: 100 * time.Millisecond, Lease: time.Second})
+	sink.waitFor(t, 1, 10*time.Second)
+
+	freezeWhen(t, child, u, "holding the step lock", `SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objid = pgfeed.lock_key()::oid AND a.state LIKE 'idle%')`)
+	storetest.Exec(t, u, `INSERT INTO f VALUES (2)`)
+	sink.waitFor(t, 2, 10*time.Second)
+}
+
+// TestFrozenSnapshotReadReleasesItsTable: a snapshot's read holds a lock
+// on its table, which an ALTER TABLE waits for (and every query on the
+// table queues behind that). A process that freezes in the middle of a
+// large read leaves the server blocked sending it; over TCP the server
+// gives up on the connection after the lease (tcp_user_timeout), and the
+// table is free again.
+func TestFrozenSnapshotReadReleasesItsTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cluster, err := pglocal.Start(ctx, pglocal.Options{Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.Close() })
+	u := cluster.URL("postgres")
+	storetest.Migrate(t, u)
+	storetest.Exec(t, u, `CREATE TABLE big (id int PRIMARY KEY, body text); SELECT pgfeed.track('big');
+		INSERT INTO big SELECT i, repeat('x', 1000000) FROM generate_series(1, 40) i`)
+	child := startSnapshotLoop(t, u)
+
+	freezeWhen(t, child, u, "in the middle of a read", `SELECT EXISTS (SELECT FROM pg_stat_activity
+		WHERE state = 'active' AND wait_event = 'ClientWrite' AND query LIKE 'SELECT row_to_json%')`)
+	start := time.Now()
+	storetest.Exec(t, u, `SET lock_timeout = '15s'; ALTER TABLE big ADD COLUMN n int`)
+	t.Logf("ALTER TABLE waited %v", time.Since(start).Round(time.Millisecond))
+}
+
+// startSnapshotLoop starts a process that takes snapshots of the database
+// at u (of its first tracked table) until the test ends, with a lease of
+// one second.
+func startSnapshotLoop(t *testing.T, u string) *os.Process {
 	child := exec.Command(os.Args[0])
 	child.Env = append(os.Environ(), snapshotLoopEnv+"="+u)
 	child.Stderr = os.Stderr
@@ -134,33 +185,37 @@ func TestFrozenSnapshotReleasesTheStepLock(t *testing.T) {
 		child.Process.Kill()
 		child.Wait()
 	})
-	db := storetest.Open(t, u)
-	sink := newCollector()
-	runStream(t, db, sink, cdc.Options{From: 0, Poll: 100 * time.Millisecond, Lease: time.Second})
-	sink.waitFor(t, 1, 10*time.Second)
+	return child.Process
+}
 
+// freezeWhen stops process p (SIGSTOP) at random moments until the query
+// (of a boolean) on the database at u finds it in the state when, and
+// fails the test if it never does. p stays stopped.
+func freezeWhen(t *testing.T, p *os.Process, u, when, query string) {
+	t.Helper()
 	ctx := context.Background()
-	held := false
-	for try := 0; try < 200 && !held; try++ {
+	for try := 0; try < 200; try++ {
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-		if err := child.Process.Signal(syscall.SIGSTOP); err != nil {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond) // the statement it sent ends
-		err := db.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-			WHERE l.locktype = 'advisory' AND l.granted AND l.objid = pgfeed.lock_key()::oid AND a.state LIKE 'idle%')`).Scan(&held)
+		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !held {
-			child.Process.Signal(syscall.SIGCONT)
+		var held bool
+		err = conn.QueryRow(ctx, query).Scan(&held)
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if held {
+			return
+		}
+		p.Signal(syscall.SIGCONT)
 	}
-	if !held {
-		t.Fatal("the snapshot process never froze holding the step lock")
-	}
-	storetest.Exec(t, u, `INSERT INTO f VALUES (2)`)
-	sink.waitFor(t, 2, 10*time.Second)
+	t.Fatalf("the process was never stopped %s", when)
 }
 
 // snapshotLoopEnv makes the test binary take snapshots of the database at
@@ -169,11 +224,10 @@ const snapshotLoopEnv = "PGFEED_TEST_SNAPSHOT_LOOP"
 
 func snapshotLoop(u string) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, u)
+	db, err := store.Open(ctx, u, time.Second)
 	if err != nil {
 		panic(err)
 	}
-	db.SetLease(time.Second)
 	j := cdc.Journal{DB: db}
 	tables, err := j.Tables(ctx)
 	if err != nil || len(tables) == 0 {

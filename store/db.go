@@ -21,20 +21,27 @@ type DB struct {
 	pool   *pgxpool.Pool
 	url    string
 	notice atomic.Pointer[func(*pgconn.Notice)]
-	lease  atomic.Int64 // see SetLease
+	lease  time.Duration
 }
 
-// DefaultLease is the lease of a DB until SetLease.
+// DefaultLease is the lease Open gives a DB when given none.
 const DefaultLease = 10 * time.Second
 
-// SetLease sets how long a session of the pool may stay idle while it holds
-// the step lock, which every instance's steps wait for, before the server
-// ends it: what a snapshot's process freezing at the wrong moment (a
-// stopped process, a paused VM) costs the stream.
-func (db *DB) SetLease(d time.Duration) { db.lease.Store(int64(d)) }
-
 // Open connects to the database at url and checks that it answers.
-func Open(ctx context.Context, url string) (*DB, error) {
+//
+// lease (DefaultLease when 0) bounds what a frozen pgfeed process (a
+// stopped process, a paused VM) costs the database: a session of the pool
+// whose transaction stays idle that long, or whose data stays
+// unacknowledged by pgfeed's host that long (its socket's buffers full),
+// is ended by the server, and with it the locks and the snapshot it held.
+// A snapshot's read, frozen, would otherwise keep its table locked
+// against ALTER TABLE (and every query queued behind that) and hold back
+// vacuum, and a LISTEN session would keep the notification queue from
+// being truncated.
+func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
@@ -57,8 +64,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// running them.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pgfeed"
-	// Timeouts set on the database or role for the application are off,
-	// unless the URL sets them. A statement_timeout would stop the stream
+	// Timeouts set on the database or role for the application give way,
+	// unless the URL sets them: to the lease for idle transactions and
+	// unacknowledged data (see above), and to none for statements and idle
+	// sessions. A statement_timeout would stop the stream
 	// for good: a step stamps everything committed since the last one in
 	// one statement, so a step over a backlog can outlast any limit, every
 	// time it is retried (pgfeed bounds what clients make it run, the
@@ -66,9 +75,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// LISTEN connection, which waits without a statement, and the pool's
 	// spare connections (the sequencer's session sets its own, see
 	// DB.Sequencer).
-	for _, name := range []string{"statement_timeout", "idle_session_timeout"} {
+	ms := fmt.Sprint(lease.Milliseconds())
+	for name, value := range map[string]string{"statement_timeout": "0", "idle_session_timeout": "0",
+		"idle_in_transaction_session_timeout": ms, "tcp_user_timeout": ms} {
 		if _, ok := cfg.ConnConfig.RuntimeParams[name]; !ok {
-			cfg.ConnConfig.RuntimeParams[name] = "0"
+			cfg.ConnConfig.RuntimeParams[name] = value
 		}
 	}
 	// A step must take its snapshot after the step lock (see
@@ -82,8 +93,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	cfg.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
-	db := &DB{url: url}
-	db.SetLease(DefaultLease)
+	db := &DB{url: url, lease: lease}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if f := db.notice.Load(); f != nil {
 			(*f)(n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgfeed/pgfeed/query"
@@ -43,10 +42,9 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 
 	// Every instance's steps wait for the step lock: should this process
 	// freeze while it holds it, the server ends the session once it has
-	// been idle for the lease, and so releases the lock.
-	ms := db.lease.Load() / int64(time.Millisecond)
-	lock := fmt.Sprintf(`SET idle_session_timeout = %[1]d; SET idle_in_transaction_session_timeout = %[1]d; `+
-		`SELECT pg_advisory_lock(pgfeed.lock_key())`, ms)
+	// been idle for the lease (in the transaction, see Open), and so
+	// releases the lock.
+	lock := fmt.Sprintf(`SET idle_session_timeout = %d; SELECT pg_advisory_lock(pgfeed.lock_key())`, db.lease.Milliseconds())
 	if _, err := stepper.Exec(ctx, lock); err != nil {
 		return nil, wrapSchemaErr("snapshot", err)
 	}
@@ -54,8 +52,7 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 	unlock := func() {
 		if !unlocked {
 			unlocked = true
-			if _, err := stepper.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(pgfeed.lock_key()); `+
-				`RESET idle_session_timeout; RESET idle_in_transaction_session_timeout`); err != nil {
+			if _, err := stepper.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(pgfeed.lock_key()); RESET idle_session_timeout`); err != nil {
 				stepper.Conn().Close(context.Background()) // a closed session drops its locks
 			}
 		}

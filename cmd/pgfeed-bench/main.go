@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string) error {
 	if err := setup(ctx, cfg.url); err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.url)
+	db, err := store.Open(ctx, cfg.url, 0)
 	if err != nil {
 		return err
 	}

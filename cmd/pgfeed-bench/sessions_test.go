@@ -14,7 +14,7 @@ import (
 func TestSessionCPU(t *testing.T) {
 	u := storetest.NewDB(t)
 	ctx := context.Background()
-	db, err := store.Open(ctx, u)
+	db, err := store.Open(ctx, u, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (m *Main) migrate(ctx context.Context, action string) error {
 
 // openDB opens the configured database and closes it with m.
 func (m *Main) openDB(ctx context.Context, url string) (*store.DB, error) {
-	db, err := store.Open(ctx, url)
+	db, err := store.Open(ctx, url, m.Config.LeaderTimeout)
 	if err != nil {
 		return nil, err
 	}

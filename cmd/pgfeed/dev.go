@@ -93,7 +93,7 @@ func (m *Main) installDemo(ctx context.Context, dbURL string) error {
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
-	db, err := store.Open(ctx, dbURL)
+	db, err := store.Open(ctx, dbURL, m.Config.LeaderTimeout)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,6 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if err != nil {
 		return err
 	}
-	db.SetLease(c.LeaderTimeout)
 	db.OnNotice(func(n *pgconn.Notice) {
 		level := zerolog.InfoLevel
 		if n.Severity == "WARNING" {

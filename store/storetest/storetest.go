@@ -207,7 +207,7 @@ func Exec(tb testing.TB, u string, sql string, args ...any) {
 // Open opens a store.DB on u, closed when the test ends.
 func Open(tb testing.TB, u string) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), u)
+	db, err := store.Open(context.Background(), u, 0)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
