@@ -598,7 +598,8 @@ $$;
 -- TRUNCATE removes, or what a partition brings to or takes from a tracked
 -- partitioned table. Row security is off, so that a query a policy would
 -- filter fails instead of leaving the hidden rows unrecorded. Values render
--- as in the capture functions (see output_settings).
+-- as in the capture functions (see output_settings), and rows are named as
+-- there (see track).
 CREATE FUNCTION pgfeed.record_rows(rel regclass, coll text, op "char") RETURNS void
 LANGUAGE plpgsql SET row_security = off
     SET extra_float_digits = 1 SET bytea_output = hex SET IntervalStyle = postgres AS $$
@@ -606,7 +607,7 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO pgfeed.changes (collection, op, %s)
         SELECT $1, $2, pg_catalog.json_agg(r.n ORDER BY r.i)
-        FROM (SELECT pgfeed_row AS n, pg_catalog.row_number() OVER () AS i FROM ONLY %s pgfeed_row) r
+        FROM (SELECT pg_catalog.to_json(pgfeed_row.*) AS n, pg_catalog.row_number() OVER () AS i FROM ONLY %s pgfeed_row) r
         GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
         ORDER BY pg_catalog.min(r.i)$q$,
         CASE op WHEN 'c' THEN 'data' ELSE 'old' END,
@@ -769,7 +770,9 @@ BEGIN
     -- The functions run as their owner (SECURITY DEFINER), so that writers
     -- need no rights on the journal; every name in them is schema-qualified,
     -- so a writer's search_path cannot redirect them. Statements of up to 100
-    -- rows make one journal row.
+    -- rows make one journal row. A row is named alias.* inside a function's
+    -- arguments, never by its bare alias, which would name a column of the
+    -- table should it have one of that name.
     EXECUTE format($f$
         -- Old and new rows pair by primary key. An update that changes the key
         -- is recorded as a delete of the old key and a create of the new one;
@@ -786,7 +789,8 @@ BEGIN
                 SELECT %2$L, r.op,
                        CASE WHEN r.op OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.json_agg(r.n) END,
                        CASE WHEN r.op OPERATOR(pg_catalog.<>) 'c' THEN pg_catalog.json_agg(r.o) END
-                FROM (SELECT CASE WHEN pgfeed_old.%4$I IS NULL THEN 'c' WHEN pgfeed_new.%4$I IS NULL THEN 'd' ELSE 'u' END::pg_catalog."char" AS op, pgfeed_new AS n, pgfeed_old AS o
+                FROM (SELECT CASE WHEN pgfeed_old.%4$I IS NULL THEN 'c' WHEN pgfeed_new.%4$I IS NULL THEN 'd' ELSE 'u' END::pg_catalog."char" AS op,
+                             pg_catalog.to_json(pgfeed_new.*) AS n, pg_catalog.to_json(pgfeed_old.*) AS o
                       FROM new_rows pgfeed_new FULL JOIN old_rows pgfeed_old ON %3$s) r
                 GROUP BY r.op
                 ORDER BY CASE r.op WHEN 'd' THEN 1 WHEN 'u' THEN 2 ELSE 3 END;
@@ -796,7 +800,7 @@ BEGIN
                        CASE WHEN r.op OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.json_agg(r.n ORDER BY r.i) END,
                        CASE WHEN r.op OPERATOR(pg_catalog.<>) 'c' THEN pg_catalog.json_agg(r.o ORDER BY r.i) END
                 FROM (SELECT CASE WHEN pgfeed_old.%4$I IS NULL THEN 'c' WHEN pgfeed_new.%4$I IS NULL THEN 'd' ELSE 'u' END::pg_catalog."char" AS op,
-                             pgfeed_new AS n, pgfeed_old AS o, pg_catalog.row_number() OVER () AS i
+                             pg_catalog.to_json(pgfeed_new.*) AS n, pg_catalog.to_json(pgfeed_old.*) AS o, pg_catalog.row_number() OVER () AS i
                       FROM new_rows pgfeed_new FULL JOIN old_rows pgfeed_old ON %3$s) r
                 GROUP BY r.op, (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
                 ORDER BY CASE r.op WHEN 'd' THEN 1 WHEN 'u' THEN 2 ELSE 3 END, pg_catalog.min(r.i);
@@ -827,14 +831,14 @@ BEGIN
             BEGIN
                 %8$s
                 INSERT INTO pgfeed.changes (collection, op, %5$s)
-                SELECT %6$L, %4$L, pg_catalog.json_agg(r.pgfeed_row)
-                FROM (SELECT pgfeed_row FROM %3$s pgfeed_row LIMIT 101) r
+                SELECT %6$L, %4$L, pg_catalog.json_agg(r.*)
+                FROM (SELECT * FROM %3$s LIMIT 101) r
                 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AND pg_catalog.count(*) OPERATOR(pg_catalog.<=) 100;
                 GET DIAGNOSTICS v_written = ROW_COUNT;
                 IF v_written OPERATOR(pg_catalog.=) 0 THEN
                     INSERT INTO pgfeed.changes (collection, op, %5$s)
                     SELECT %6$L, %4$L, pg_catalog.json_agg(r.n ORDER BY r.i)
-                    FROM (SELECT pgfeed_row AS n, pg_catalog.row_number() OVER () AS i FROM %3$s pgfeed_row) r
+                    FROM (SELECT pg_catalog.to_json(pgfeed_row.*) AS n, pg_catalog.row_number() OVER () AS i FROM %3$s pgfeed_row) r
                     GROUP BY (r.i OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 100
                     ORDER BY pg_catalog.min(r.i);
                 END IF;

@@ -74,7 +74,7 @@ func TestRowsReadAlikeInAnySession(t *testing.T) {
 		"c " + `[` + row(2, "1 day 02:00:00") + `]`,
 		"d old [" + row(2, "1 day 02:00:00") + `]`,
 		"c " + `[` + row(3, "1 day 02:00:00") + `]`,
-		"d old [" + row(1, "1 day 03:00:00") + `, ` + "\n " + row(3, "1 day 02:00:00") + `]`,
+		"d old [" + row(1, "1 day 03:00:00") + `, ` + row(3, "1 day 02:00:00") + `]`,
 	}
 	if len(entries) != len(want) {
 		t.Fatalf("journal holds %d entries, want %d", len(entries), len(want))

@@ -87,7 +87,8 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 		snap.Last = &last
 	}
 
-	sql := "SELECT row_to_json(t) FROM " + pgx.Identifier{t.Schema, t.Name}.Sanitize() + " t"
+	// t.*, since a bare t would name a column t, should the table have one.
+	sql := "SELECT row_to_json(t.*) FROM " + pgx.Identifier{t.Schema, t.Name}.Sanitize() + " t"
 	if where != "" {
 		sql += " WHERE " + where
 	}

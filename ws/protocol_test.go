@@ -164,6 +164,35 @@ func TestCompositeKeys(t *testing.T) {
 	one.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[{"a":1,"b":"y"}],"uid":"one","cursor":"%d"}`, c+3))
 }
 
+// TestColumnsNamedLikeAliases: a table whose columns have the names that
+// pgfeed's SQL gives the rows it reads (the snapshot's t, the capture
+// functions' pgfeed_row, pgfeed_new and pgfeed_old, and their subqueries'
+// r, n, o and i) is captured and snapshotted like any other. A bare row
+// alias would name the column instead: the snapshot failed, the journal
+// recorded the column's values for rows, and updates failed.
+func TestColumnsNamedLikeAliases(t *testing.T) {
+	e := newEnv(t, Config{}, `
+CREATE TABLE odd (id int PRIMARY KEY, t text, pgfeed_row int, pgfeed_new int, pgfeed_old int, r int, n int, o int, i int);
+SELECT pgfeed.track('odd');
+INSERT INTO odd VALUES (1, 'a', 1, 1, 1, 1, 1, 1, 1), (2, 'b', 2, 2, 2, 2, 2, 2, 2);
+`)
+	c := e.dial(t, nil)
+	c.send(`{"type":"subscribe","collection":"odd","uid":"o","query":{"filter":{"t":{"_neq":"a"}},"sort":["-t"]}}`)
+	init := c.read()
+	p := cursorOf(t, init)
+	if want := fmt.Sprintf(`{"type":"subscription","event":"init","data":[{"id":2,"t":"b","pgfeed_row":2,"pgfeed_new":2,"pgfeed_old":2,"r":2,"n":2,"o":2,"i":2}],"uid":"o","cursor":"%d"}`, p); init != want {
+		t.Fatalf("init\ngot  %s\nwant %s", init, want)
+	}
+	e.exec(`INSERT INTO odd VALUES (3, 'c', 3, 3, 3, 3, 3, 3, 3)`)
+	e.exec(`UPDATE odd SET pgfeed_row = 4 WHERE id = 3`)
+	e.exec(`DELETE FROM odd WHERE id = 3`)
+	e.exec(`TRUNCATE odd`)
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"create","data":[{"id":3,"t":"c","pgfeed_row":3,"pgfeed_new":3,"pgfeed_old":3,"r":3,"n":3,"o":3,"i":3}],"uid":"o","cursor":"%d"}`, p+1))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"update","data":[{"id":3,"t":"c","pgfeed_row":4,"pgfeed_new":3,"pgfeed_old":3,"r":3,"n":3,"o":3,"i":3}],"uid":"o","cursor":"%d"}`, p+2))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[3],"uid":"o","cursor":"%d"}`, p+3))
+	c.expect(fmt.Sprintf(`{"type":"subscription","event":"delete","data":[2],"uid":"o","cursor":"%d"}`, p+4))
+}
+
 // TestFilterLeaveAndOld checks filtered events: rows leaving the filter
 // arrive as deletes with reason "leave", rows entering as updates, and
 // "old" carries previous values.
