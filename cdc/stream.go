@@ -652,9 +652,10 @@ func (s *Stream) sequence(ctx context.Context) error {
 
 // endStuckLeader ends the sequencing instance's session when it has been
 // blocked for Lease sending results its process does not read (see
-// store.Session.EndStuckHolder), so that this instance can take over. It
-// reports whether to go on checking: not when this instance may not end
-// the leader's session.
+// store.Session.EndStuckHolder), so that this instance can take over. A
+// live leader reads a step's results as they come, at most maxHanded
+// entries, in far less than a Lease. It reports whether to go on checking:
+// not when this instance may not end the leader's session.
 func (s *Stream) endStuckLeader(ctx context.Context, seq *store.Session) (bool, error) {
 	pid, err := seq.EndStuckHolder(ctx, leaderKey, s.opts.Lease)
 	if store.IsInsufficientPrivilege(err) {
