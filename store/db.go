@@ -60,6 +60,12 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 	cfg.ConnConfig.RuntimeParams["extra_float_digits"] = "1"
 	cfg.ConnConfig.RuntimeParams["bytea_output"] = "hex"
 	cfg.ConnConfig.RuntimeParams["intervalstyle"] = "postgres"
+	// The journal holds every row a statement changed, whatever row-level
+	// security would let pgfeed's role see: a snapshot that a policy
+	// filtered would disagree with the stream. With row_security off, such
+	// a read fails instead (pgfeed's role needs BYPASSRLS, or to own the
+	// table, to read it).
+	cfg.ConnConfig.RuntimeParams["row_security"] = "off"
 	// pgfeed's statements are short; JIT compiling them costs more than
 	// running them.
 	cfg.ConnConfig.RuntimeParams["jit"] = "off"

@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pgfeed/pgfeed/store/storetest"
+)
+
+// TestSnapshotRefusesRowSecurity: the journal holds every row a statement
+// changed, whatever row-level security would let pgfeed's role see, so a
+// snapshot that a policy filtered would disagree with the stream (an
+// init without rows whose updates then arrive). Where a policy would
+// filter pgfeed's read, the snapshot fails and says why.
+func TestSnapshotRefusesRowSecurity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := storetest.NewMigratedDB(t)
+	role := fmt.Sprintf("pgfeed_filtered_%d", os.Getpid())
+	storetest.Exec(t, admin, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;
+		CREATE TABLE secrets (id int PRIMARY KEY, owner text);
+		SELECT pgfeed.track('secrets');
+		INSERT INTO secrets VALUES (1, 'a'), (2, 'b');
+		ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
+		CREATE POLICY only_a ON secrets USING (owner = 'a');
+		GRANT SELECT ON secrets TO %[1]s;
+		GRANT USAGE ON SCHEMA pgfeed TO %[1]s;
+		GRANT ALL ON ALL TABLES IN SCHEMA pgfeed TO %[1]s;`, role))
+	t.Cleanup(func() { storetest.Exec(t, admin, fmt.Sprintf(`DROP OWNED BY %[1]s; DROP ROLE %[1]s`, role)) })
+	p, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.User = url.User(role)
+	db := storetest.Open(t, p.String())
+	tables, err := db.Tables(ctx)
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("tables: %v, %v", tables, err)
+	}
+	snap, err := db.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
+	if err == nil {
+		t.Fatalf("snapshot under a policy: %d rows, want an error", len(snap.Rows))
+	}
+	if !strings.Contains(err.Error(), "row-level security") {
+		t.Fatalf("snapshot under a policy: %v, want it to say row-level security", err)
+	}
+
+	storetest.Exec(t, admin, fmt.Sprintf(`ALTER ROLE %s BYPASSRLS`, role))
+	fresh := storetest.Open(t, p.String())
+	snap, err = fresh.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
+	if err != nil || len(snap.Rows) != 2 {
+		t.Fatalf("snapshot with BYPASSRLS: %+v, %v; want both rows", snap, err)
+	}
+}
