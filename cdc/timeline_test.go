@@ -3,8 +3,6 @@ package cdc_test
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,18 +21,9 @@ import (
 func TestServerThatHidesItsTimeline(t *testing.T) {
 	t.Parallel()
 	admin := storetest.NewDB(t)
-	role := fmt.Sprintf("pgfeed_plain_%d", os.Getpid())
-	storetest.Exec(t, admin, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;
-		DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %%I TO %[1]s', current_database()); END $$;
-		GRANT CREATE ON SCHEMA public TO %[1]s;
-		REVOKE EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) FROM PUBLIC`, role))
-	t.Cleanup(func() { storetest.Exec(t, admin, fmt.Sprintf(`DROP OWNED BY %[1]s; DROP ROLE %[1]s`, role)) })
-	p, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.User = url.User(role)
-	u := p.String()
+	storetest.Exec(t, admin, `REVOKE EXECUTE ON FUNCTION pg_walfile_name(pg_lsn) FROM PUBLIC`)
+	u := storetest.NewRole(t, admin, `DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %%I TO %[1]s', current_database()); END $$;
+		GRANT CREATE ON SCHEMA public TO %[1]s`)
 	storetest.Migrate(t, u)
 	storetest.Exec(t, u, `CREATE TABLE h (id int PRIMARY KEY); SELECT pgfeed.track('h')`)
 

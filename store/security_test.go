@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,23 +18,15 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	admin := storetest.NewMigratedDB(t)
-	role := fmt.Sprintf("pgfeed_filtered_%d", os.Getpid())
-	storetest.Exec(t, admin, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;
-		CREATE TABLE secrets (id int PRIMARY KEY, owner text);
+	storetest.Exec(t, admin, `CREATE TABLE secrets (id int PRIMARY KEY, owner text);
 		SELECT pgfeed.track('secrets');
 		INSERT INTO secrets VALUES (1, 'a'), (2, 'b');
 		ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
-		CREATE POLICY only_a ON secrets USING (owner = 'a');
-		GRANT SELECT ON secrets TO %[1]s;
+		CREATE POLICY only_a ON secrets USING (owner = 'a');`)
+	u := storetest.NewRole(t, admin, `GRANT SELECT ON secrets TO %[1]s;
 		GRANT USAGE ON SCHEMA pgfeed TO %[1]s;
-		GRANT ALL ON ALL TABLES IN SCHEMA pgfeed TO %[1]s;`, role))
-	t.Cleanup(func() { storetest.Exec(t, admin, fmt.Sprintf(`DROP OWNED BY %[1]s; DROP ROLE %[1]s`, role)) })
-	p, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.User = url.User(role)
-	db := storetest.Open(t, p.String())
+		GRANT ALL ON ALL TABLES IN SCHEMA pgfeed TO %[1]s;`)
+	db := storetest.Open(t, u)
 	tables, err := db.Tables(ctx)
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("tables: %v, %v", tables, err)
@@ -49,8 +39,12 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 		t.Fatalf("snapshot under a policy: %v, want it to say row-level security", err)
 	}
 
-	storetest.Exec(t, admin, fmt.Sprintf(`ALTER ROLE %s BYPASSRLS`, role))
-	fresh := storetest.Open(t, p.String())
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Exec(t, admin, `ALTER ROLE `+p.User.Username()+` BYPASSRLS`)
+	fresh := storetest.Open(t, u)
 	snap, err = fresh.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
 	if err != nil || len(snap.Rows) != 2 {
 		t.Fatalf("snapshot with BYPASSRLS: %+v, %v; want both rows", snap, err)

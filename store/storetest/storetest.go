@@ -121,6 +121,22 @@ func WithDB(u, db string) string {
 	return p.String()
 }
 
+// NewRole creates a login role without superuser rights, runs sql on the
+// database at u (as u's user; %[1]s in it names the role), and returns u
+// for that role. The role, and what it owns there, go when the test ends.
+func NewRole(tb testing.TB, u, sql string) string {
+	tb.Helper()
+	role := fmt.Sprintf("pgfeed_role_%d_%d", os.Getpid(), counter.Add(1))
+	Exec(tb, u, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN; `+sql, role))
+	tb.Cleanup(func() { Exec(tb, u, fmt.Sprintf(`DROP OWNED BY %[1]s; DROP ROLE %[1]s`, role)) })
+	p, err := url.Parse(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.User = url.User(role)
+	return p.String()
+}
+
 // AdminURL is the test server's maintenance database URL.
 func AdminURL(tb testing.TB) string {
 	tb.Helper()
