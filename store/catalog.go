@@ -78,6 +78,27 @@ func (db *DB) CaptureStates(ctx context.Context) (map[string]string, error) {
 	return states, nil
 }
 
+// Filtered returns, for every collection, whether its table has row-level
+// security that applies to pgfeed's role: snapshots of those fail (see
+// Open).
+func (db *DB) Filtered(ctx context.Context) (map[string]bool, error) {
+	rows, err := db.pool.Query(ctx, `SELECT collection, pg_catalog.row_security_active(rel) FROM pgfeed.tracked`)
+	if err != nil {
+		return nil, wrapSchemaErr("read row-level security", err)
+	}
+	filtered := map[string]bool{}
+	var coll string
+	var on bool
+	_, err = pgx.ForEachRow(rows, []any{&coll, &on}, func() error {
+		filtered[coll] = on
+		return nil
+	})
+	if err != nil {
+		return nil, wrapSchemaErr("read row-level security", err)
+	}
+	return filtered, nil
+}
+
 // Track installs change capture on the named table and returns its
 // collection name.
 func (db *DB) Track(ctx context.Context, table string) (string, error) {

@@ -31,6 +31,9 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("tables: %v, %v", tables, err)
 	}
+	if filtered, err := db.Filtered(ctx); err != nil || !filtered["secrets"] {
+		t.Errorf("filtered = %v, %v; want secrets", filtered, err)
+	}
 	snap, err := db.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
 	if err == nil {
 		t.Fatalf("snapshot under a policy: %d rows, want an error", len(snap.Rows))
@@ -48,5 +51,8 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	snap, err = fresh.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
 	if err != nil || len(snap.Rows) != 2 {
 		t.Fatalf("snapshot with BYPASSRLS: %+v, %v; want both rows", snap, err)
+	}
+	if filtered, err := fresh.Filtered(ctx); err != nil || len(filtered) != 1 || filtered["secrets"] {
+		t.Errorf("filtered with BYPASSRLS = %v, %v; want secrets false", filtered, err)
 	}
 }

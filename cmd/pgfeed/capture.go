@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -14,12 +15,16 @@ import (
 const captureEvery = time.Minute
 
 // watchCapture logs, at start and whenever one changes, the tracked tables
-// whose capture triggers do not record every write, until ctx ends. A
+// whose capture triggers do not record every write, and those that
+// row-level security keeps pgfeed from snapshotting, until ctx ends. A
 // trigger disabled by hand (or by a restore run with --disable-triggers)
-// loses changes without a sound, so it is worth a line in the log.
+// loses changes without a sound, so it is worth a line in the log; a
+// policy that applies to pgfeed's role fails every subscribe to the table,
+// and is better known before the first one.
 func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every time.Duration) {
 	log = log.With().Str("component", "cdc").Logger()
 	var last map[string]string
+	var lastFiltered map[string]bool
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -27,6 +32,10 @@ func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every t
 		if states, err := db.CaptureStates(ctx); err == nil {
 			logCapture(log, last, states)
 			last = states
+		}
+		if filtered, err := db.Filtered(ctx); err == nil {
+			logFiltered(log, lastFiltered, filtered)
+			lastFiltered = filtered
 		}
 		select {
 		case <-ctx.Done():
@@ -43,12 +52,7 @@ const enableAlways = "as the table's owner: ALTER TABLE ... ENABLE ALWAYS TRIGGE
 // last: an error while writes go unrecorded, a warning while the writes of
 // replicas do, and the return to recording every write.
 func logCapture(log zerolog.Logger, last, now map[string]string) {
-	colls := make([]string, 0, len(now))
-	for c := range now {
-		colls = append(colls, c)
-	}
-	slices.Sort(colls)
-	for _, coll := range colls {
+	for _, coll := range slices.Sorted(maps.Keys(now)) {
 		state := now[coll]
 		prev, seen := last[coll]
 		if state == prev {
@@ -71,6 +75,22 @@ func logCapture(log zerolog.Logger, last, now map[string]string) {
 			if seen {
 				log.Info().Str("collection", coll).Str("capture", state).Msg("capture records every write again")
 			}
+		}
+	}
+}
+
+// logFiltered logs every collection that row-level security began to keep
+// pgfeed from snapshotting since last, as an error, and every one it no
+// longer does.
+func logFiltered(log zerolog.Logger, last, now map[string]bool) {
+	for _, coll := range slices.Sorted(maps.Keys(now)) {
+		switch on, was := now[coll], last[coll]; {
+		case on && !was:
+			log.Error().Str("collection", coll).
+				Str("fix", "give pgfeed's role BYPASSRLS, or make it the table's owner (without FORCE ROW LEVEL SECURITY)").
+				Msg("row-level security applies to pgfeed's role on this table: subscribing to it fails, since a filtered snapshot would disagree with the stream")
+		case was && !on:
+			log.Info().Str("collection", coll).Msg("row-level security no longer applies to pgfeed's role on this table")
 		}
 	}
 }

@@ -16,21 +16,7 @@ import (
 func TestLogCapture(t *testing.T) {
 	var buf bytes.Buffer
 	log := zerolog.New(&buf)
-	lines := func() []map[string]string {
-		var out []map[string]string
-		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-			if l == "" {
-				continue
-			}
-			m := map[string]string{}
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, m)
-		}
-		buf.Reset()
-		return out
-	}
+	lines := func() []map[string]string { return logLines(t, &buf) }
 
 	start := map[string]string{"a": store.CaptureAlways, "b": store.CaptureDisabled, "c": store.CaptureOrigin, "d": store.CaptureIncomplete}
 	logCapture(log, nil, start)
@@ -56,4 +42,47 @@ func TestLogCapture(t *testing.T) {
 	if len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "info" {
 		t.Errorf("after b was fixed and e tracked: %v, want one info line for b", got)
 	}
+}
+
+// TestLogFiltered: a table that row-level security keeps pgfeed from
+// snapshotting is an error, said once, with the fix; its end is said once.
+func TestLogFiltered(t *testing.T) {
+	var buf bytes.Buffer
+	log := zerolog.New(&buf)
+	lines := func() []map[string]string { return logLines(t, &buf) }
+	start := map[string]bool{"a": false, "b": true}
+	logFiltered(log, nil, start)
+	if got := lines(); len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "error" || got[0]["fix"] == "" {
+		t.Fatalf("at start: %v, want one error for b with a fix", got)
+	}
+	logFiltered(log, start, start)
+	if got := lines(); len(got) != 0 {
+		t.Errorf("nothing changed, yet: %v", got)
+	}
+	logFiltered(log, start, map[string]bool{"a": false, "b": false})
+	if got := lines(); len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "info" {
+		t.Errorf("after b was fixed: %v, want one info line for b", got)
+	}
+	logFiltered(log, start, map[string]bool{"a": false})
+	if got := lines(); len(got) != 0 {
+		t.Errorf("after b was untracked: %v, want nothing", got)
+	}
+}
+
+// logLines returns the JSON log lines in buf, and empties it.
+func logLines(t *testing.T, buf *bytes.Buffer) []map[string]string {
+	t.Helper()
+	var out []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	buf.Reset()
+	return out
 }
