@@ -732,8 +732,17 @@ BEGIN
     -- them are forgotten now, so that their names can be taken again.
     PERFORM pgfeed.forget(t.rel::oid, t.collection) FROM pgfeed.tracked t
     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = t.rel::oid);
+    -- The collection is taken by a table renamed since it was tracked, or
+    -- by one whose schema and name join with a dot alike (schema "a.b",
+    -- table "c" and schema "a", table "b.c").
     SELECT t.rel INTO v_other FROM pgfeed.tracked t WHERE t.collection = v_collection;
-    IF v_other IS NOT NULL THEN
+    IF v_other IS NOT NULL AND EXISTS (
+        SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = v_other AND CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END = v_collection) THEN
+        RAISE EXCEPTION 'pgfeed cannot track % as collection %: table % is tracked as that collection', tbl, v_collection, v_other
+            USING ERRCODE = 'duplicate_object',
+                  HINT = format('rename one of the two tables, or untrack the other: SELECT pgfeed.untrack(%L)', v_other);
+    ELSIF v_other IS NOT NULL THEN
         RAISE EXCEPTION 'pgfeed cannot track % as collection %: table % was tracked under that name before it was renamed', tbl, v_collection, v_other
             USING ERRCODE = 'duplicate_object',
                   HINT = format('untrack it first: SELECT pgfeed.untrack(%L)', v_other);

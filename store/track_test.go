@@ -30,7 +30,9 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		CREATE TABLE renamed (id int PRIMARY KEY);
 		SELECT pgfeed.track('renamed');
 		ALTER TABLE renamed RENAME TO moved;
-		CREATE TABLE renamed (id int PRIMARY KEY);`)
+		CREATE TABLE renamed (id int PRIMARY KEY);
+		CREATE SCHEMA "a.b"; CREATE TABLE "a.b".c (id int PRIMARY KEY); SELECT pgfeed.track('"a.b".c');
+		CREATE SCHEMA a; CREATE TABLE a."b.c" (id int PRIMARY KEY);`)
 	if _, err := db.Track(ctx, "keyed"); err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +48,7 @@ func TestTrackRefusesWhatItCannotTrack(t *testing.T) {
 		{"unlogged table", "scratch", "pgfeed cannot track scratch: scratch is unlogged, and a crash would empty it"},
 		{"unlogged partition", "mixed", "pgfeed cannot track mixed: mixed_low is unlogged"},
 		{"collection taken", "renamed", "pgfeed cannot track renamed as collection renamed: table moved was tracked under that name"},
+		{"collection named alike", `a."b.c"`, `pgfeed cannot track a."b.c" as collection a.b.c: table "a.b".c is tracked as that collection (rename one`},
 	} {
 		_, err := db.Track(ctx, tc.table)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
