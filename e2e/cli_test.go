@@ -150,6 +150,7 @@ func TestCLIErrors(t *testing.T) {
 	u := storetest.NewMigratedDB(t)
 	storetest.Exec(t, u, `
 		CREATE TABLE tracked (id int PRIMARY KEY);
+		CREATE TABLE "MixedCase" (id int PRIMARY KEY);
 		CREATE TABLE nokey (v text);
 		CREATE VIEW aview AS SELECT 1 AS id;
 		CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
@@ -186,6 +187,7 @@ func TestCLIErrors(t *testing.T) {
 		{"migrate without privileges", []string{"DATABASE_URL=" + limitedEmpty}, []string{"migrate", "up"}, 1, "permission denied"},
 		{"track without privileges", []string{"DATABASE_URL=" + limited}, []string{"track", "nokey"}, 1, "permission denied"},
 		{"missing table", []string{"DATABASE_URL=" + u}, []string{"track", "public.nope"}, 1, `relation "public.nope" does not exist`},
+		{"unquoted mixed-case name", []string{"DATABASE_URL=" + u}, []string{"track", "MixedCase"}, 1, `relation "mixedcase" does not exist (names are folded to lower case unless quoted; did you mean public."MixedCase"?)`},
 		{"view", []string{"DATABASE_URL=" + u}, []string{"track", "aview"}, 1, "only ordinary and partitioned tables"},
 		{"no primary key", []string{"DATABASE_URL=" + u}, []string{"track", "nokey"}, 1, "has no primary key"},
 		{"already tracked", []string{"DATABASE_URL=" + u}, []string{"track", "tracked"}, 1, "already tracked"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -102,22 +103,37 @@ func (db *DB) Filtered(ctx context.Context) (map[string]bool, error) {
 // Track installs change capture on the named table and returns its
 // collection name.
 func (db *DB) Track(ctx context.Context, table string) (string, error) {
-	var collection string
-	err := db.pool.QueryRow(ctx, `SELECT pgfeed.track($1::regclass)`, table).Scan(&collection)
-	if err != nil {
-		return "", wrapSchemaErr("track "+table, err)
-	}
-	return collection, nil
+	return db.onTable(ctx, "track", table)
 }
 
 // Untrack removes change capture from the named table.
 func (db *DB) Untrack(ctx context.Context, table string) (string, error) {
+	return db.onTable(ctx, "untrack", table)
+}
+
+// onTable runs pgfeed.track or pgfeed.untrack (fn) on the named table and
+// returns its collection name. A name PostgreSQL finds no table by, where
+// one differs from it only in case, gets that table's quoted name as a
+// hint: unquoted names are folded to lower case.
+func (db *DB) onTable(ctx context.Context, fn, table string) (string, error) {
 	var collection string
-	err := db.pool.QueryRow(ctx, `SELECT pgfeed.untrack($1::regclass)`, table).Scan(&collection)
-	if err != nil {
-		return "", wrapSchemaErr("untrack "+table, err)
+	err := db.pool.QueryRow(ctx, `SELECT pgfeed.`+fn+`($1::regclass)`, table).Scan(&collection)
+	if err == nil {
+		return collection, nil
 	}
-	return collection, nil
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" && pe.Hint == "" { // undefined_table
+		var alike *string
+		name := strings.ReplaceAll(table[strings.LastIndex(table, ".")+1:], `"`, "")
+		if db.pool.QueryRow(ctx, `
+			SELECT string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ' or ' ORDER BY n.nspname)
+			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p') AND lower(c.relname) = lower($1) AND c.relname <> lower(c.relname)`,
+			name).Scan(&alike) == nil && alike != nil {
+			pe.Hint = "names are folded to lower case unless quoted; did you mean " + *alike + "?"
+		}
+	}
+	return "", wrapSchemaErr(fn+" "+table, err)
 }
 
 // wrapSchemaErr turns PostgreSQL errors a person can act on into one-line
@@ -132,7 +148,6 @@ func wrapSchemaErr(what string, err error) error {
 			if pe.SchemaName == "pgfeed" || containsPgfeed(pe.Message) {
 				return ErrNotInstalled
 			}
-			return fmt.Errorf("%s: %s", what, pe.Message)
 		}
 		msg := pe.Message
 		if pe.Hint != "" {
