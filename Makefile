@@ -1,12 +1,13 @@
 # pgfeed: `make run` to try it, `make test` to check everything.
 # `make test` works on a fresh Debian machine as root with no terminal: it
-# installs what is missing (Chromium, the Node packages of the e2e tests,
-# PostgreSQL server binaries) and needs no Docker.
+# installs what is missing (Chromium, PgBouncer, the Node packages of the
+# e2e tests, PostgreSQL server binaries) and needs no Docker.
 
 GO            ?= go
 BIN           := bin
 NODE_DIR      := e2e/node
 CHROMIUM      := /usr/bin/chromium
+PGBOUNCER     := /usr/sbin/pgbouncer
 # A count, not a duration, for the short run in `make test`: when a
 # duration runs out while a worker is mid-input on a loaded machine, go test
 # can fail with "context deadline exceeded" though it found nothing.
@@ -18,7 +19,7 @@ APT           := DEBIAN_FRONTEND=noninteractive $(shell [ "$$(id -u)" = 0 ] || e
 
 export CI
 
-.PHONY: all build run test unit fuzz-short fuzz fuzz-run bench lint vet deps node-deps chromium postgres clean
+.PHONY: all build run test unit fuzz-short fuzz fuzz-run bench lint vet deps node-deps chromium pgbouncer postgres clean
 
 all: build
 
@@ -72,7 +73,7 @@ lint: vet
 		./$(BIN)/staticcheck ./...; \
 	else echo "staticcheck not installable here; skipped"; fi
 
-deps: node-deps chromium postgres
+deps: node-deps chromium pgbouncer postgres
 
 node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 
@@ -81,6 +82,9 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR
 
 chromium:
 	@test -x $(CHROMIUM) || { $(APT) update -q && $(APT) install -y -q chromium; }
+
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x $(PGBOUNCER) || { $(APT) update -q && $(APT) install -y -q pgbouncer; }
 
 postgres:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \

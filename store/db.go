@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +25,9 @@ type DB struct {
 	url    string
 	notice atomic.Pointer[func(*pgconn.Notice)]
 	lease  time.Duration
+	// settings are what every session SETs once connected (see Open),
+	// by name.
+	settings map[string]string
 }
 
 // DefaultLease is the lease Open gives a DB when given none.
@@ -54,52 +60,62 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 		cfg.MaxConns = max(cfg.MaxConns, 16)
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	// Snapshots render rows as the capture functions do (see
-	// pgfeed.output_settings), whatever the database or role sets: floats
-	// exact, bytea as hex, intervals in the postgres style.
-	cfg.ConnConfig.RuntimeParams["extra_float_digits"] = "1"
-	cfg.ConnConfig.RuntimeParams["bytea_output"] = "hex"
-	cfg.ConnConfig.RuntimeParams["intervalstyle"] = "postgres"
-	// The journal holds every row a statement changed, whatever row-level
-	// security would let pgfeed's role see: a snapshot that a policy
-	// filtered would disagree with the stream. With row_security off, such
-	// a read fails instead (pgfeed's role needs BYPASSRLS, or to own the
-	// table, to read it).
-	cfg.ConnConfig.RuntimeParams["row_security"] = "off"
-	// pgfeed's statements are short; JIT compiling them costs more than
-	// running them.
-	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pgfeed"
+	// Every other setting is SET once connected (see DB.settings): a pooler
+	// in session mode (PgBouncer) refuses most settings in the startup
+	// packet, and would refuse the connection.
+	settings := map[string]string{
+		// Snapshots render rows as the capture functions do (see
+		// pgfeed.output_settings), whatever the database or role sets:
+		// floats exact, bytea as hex, intervals in the postgres style.
+		"extra_float_digits": "1",
+		"bytea_output":       "hex",
+		"intervalstyle":      "postgres",
+		// The journal holds every row a statement changed, whatever
+		// row-level security would let pgfeed's role see: a snapshot that
+		// a policy filtered would disagree with the stream. With
+		// row_security off, such a read fails instead (pgfeed's role needs
+		// BYPASSRLS, or to own the table, to read it).
+		"row_security": "off",
+		// pgfeed's statements are short; JIT compiling them costs more
+		// than running them.
+		"jit": "off",
+		// A step must take its snapshot after the step lock (see
+		// pgfeed.step_read): under a stricter default isolation its
+		// statement would take it before, and after another step committed
+		// meanwhile it failed to serialize. Transactions that need more ask
+		// for it.
+		"default_transaction_isolation": "read committed",
+	}
 	// Timeouts set on the database or role for the application give way,
 	// unless the URL sets them: to the lease for idle transactions and
 	// unacknowledged data (see above), and to none for statements and idle
-	// sessions. A statement_timeout would stop the stream
-	// for good: a step stamps everything committed since the last one in
-	// one statement, so a step over a backlog can outlast any limit, every
-	// time it is retried (pgfeed bounds what clients make it run, the
-	// subscribe timeout, itself). An idle_session_timeout would end the
-	// LISTEN connection, which waits without a statement, and the pool's
-	// spare connections (the sequencer's session sets its own, see
+	// sessions. A statement_timeout would stop the stream for good: a step
+	// stamps everything committed since the last one in one statement, so
+	// a step over a backlog can outlast any limit, every time it is
+	// retried (pgfeed bounds what clients make it run, the subscribe
+	// timeout, itself). An idle_session_timeout would end the LISTEN
+	// connection, which waits without a statement, and the pool's spare
+	// connections (the sequencer's session sets its own, see
 	// DB.Sequencer).
 	ms := fmt.Sprint(lease.Milliseconds())
 	for name, value := range map[string]string{"statement_timeout": "0", "idle_session_timeout": "0",
 		"idle_in_transaction_session_timeout": ms, "tcp_user_timeout": ms} {
 		if _, ok := cfg.ConnConfig.RuntimeParams[name]; !ok {
-			cfg.ConnConfig.RuntimeParams[name] = value
+			settings[name] = value
 		}
 	}
-	// A step must take its snapshot after the step lock (see
-	// pgfeed.step_read): under a stricter default isolation its statement
-	// would take it before, and after another step committed meanwhile it
-	// failed to serialize. Transactions that need more ask for it.
-	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, setSQL(settings, nil))
+		return err
+	}
 	// A step returns its journal rows at once, often hundreds of kilobytes:
 	// reading them through a 64 KiB buffer takes fewer system calls than
 	// pgx's 8 KiB one (9% less CPU for pgfeed following 100-row statements).
 	cfg.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
-	db := &DB{url: url, lease: lease}
+	db := &DB{url: url, lease: lease, settings: settings}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if f := db.notice.Load(); f != nil {
 			(*f)(n)
@@ -115,6 +131,18 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 	}
 	db.pool = pool
 	return db, nil
+}
+
+// setSQL returns the statements that SET settings, and extra over them, in
+// name order.
+func setSQL(settings, extra map[string]string) string {
+	all := maps.Clone(settings)
+	maps.Copy(all, extra)
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		fmt.Fprintf(&b, "SET %s = '%s'; ", name, strings.ReplaceAll(all[name], "'", "''"))
+	}
+	return b.String()
 }
 
 // OnNotice makes f receive the notices and warnings the server sends on the

@@ -49,14 +49,14 @@ func (db *DB) Sequencer(ctx context.Context, lease time.Duration) (*Session, err
 }
 
 // connect opens a connection configured as the pool's, with the given
-// run-time parameters on top.
-func (db *DB) connect(ctx context.Context, params map[string]string) (*Session, error) {
-	cfg := db.pool.Config().ConnConfig.Copy()
-	for k, v := range params {
-		cfg.RuntimeParams[k] = v
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+// settings on top.
+func (db *DB) connect(ctx context.Context, settings map[string]string) (*Session, error) {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
 	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, setSQL(db.settings, settings)); err != nil {
+		conn.Close(ctx)
 		return nil, err
 	}
 	return &Session{conn: conn}, nil
