@@ -63,41 +63,35 @@ const (
 // CaptureStates returns, by collection, which writes each tracked table's
 // capture triggers record: one of the Capture constants.
 func (db *DB) CaptureStates(ctx context.Context) (map[string]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT collection, capture FROM pgfeed.tables`)
-	if err != nil {
-		return nil, wrapSchemaErr("read capture states", err)
-	}
-	states := map[string]string{}
-	var coll, state string
-	_, err = pgx.ForEachRow(rows, []any{&coll, &state}, func() error {
-		states[coll] = state
-		return nil
-	})
-	if err != nil {
-		return nil, wrapSchemaErr("read capture states", err)
-	}
-	return states, nil
+	return byCollection[string](ctx, db, "read capture states", `SELECT collection, capture FROM pgfeed.tables`)
 }
 
 // Filtered returns, for every collection, whether its table has row-level
 // security that applies to pgfeed's role: snapshots of those fail (see
 // Open).
 func (db *DB) Filtered(ctx context.Context) (map[string]bool, error) {
-	rows, err := db.pool.Query(ctx, `SELECT collection, pg_catalog.row_security_active(rel) FROM pgfeed.tracked`)
+	return byCollection[bool](ctx, db, "read row-level security",
+		`SELECT collection, pg_catalog.row_security_active(rel) FROM pgfeed.tracked`)
+}
+
+// byCollection runs sql, which returns a collection and a value per row,
+// and returns the values by collection; what names the read in errors.
+func byCollection[V any](ctx context.Context, db *DB, what, sql string) (map[string]V, error) {
+	rows, err := db.pool.Query(ctx, sql)
 	if err != nil {
-		return nil, wrapSchemaErr("read row-level security", err)
+		return nil, wrapSchemaErr(what, err)
 	}
-	filtered := map[string]bool{}
+	out := map[string]V{}
 	var coll string
-	var on bool
-	_, err = pgx.ForEachRow(rows, []any{&coll, &on}, func() error {
-		filtered[coll] = on
+	var v V
+	_, err = pgx.ForEachRow(rows, []any{&coll, &v}, func() error {
+		out[coll] = v
 		return nil
 	})
 	if err != nil {
-		return nil, wrapSchemaErr("read row-level security", err)
+		return nil, wrapSchemaErr(what, err)
 	}
-	return filtered, nil
+	return out, nil
 }
 
 // Track installs change capture on the named table and returns its
