@@ -66,12 +66,25 @@ func (db *DB) CaptureStates(ctx context.Context) (map[string]string, error) {
 	return byCollection[string](ctx, db, "read capture states", `SELECT collection, capture FROM pgfeed.tables`)
 }
 
-// Filtered returns, for every collection, whether its table has row-level
-// security that applies to pgfeed's role: snapshots of those fail (see
-// Open).
-func (db *DB) Filtered(ctx context.Context) (map[string]bool, error) {
-	return byCollection[bool](ctx, db, "read row-level security",
-		`SELECT collection, pg_catalog.row_security_active(rel) FROM pgfeed.tracked`)
+// Why pgfeed's role cannot snapshot a tracked table (Unreadable).
+const (
+	UnreadablePrivilege = "privilege" // it may not SELECT every column
+	UnreadablePolicy    = "policy"    // row-level security applies to it (see Open)
+)
+
+// Unreadable returns, for every collection, why pgfeed's role cannot read
+// its table whole, as snapshots do: one of the Unreadable constants, or ""
+// where it can.
+func (db *DB) Unreadable(ctx context.Context) (map[string]string, error) {
+	return byCollection[string](ctx, db, "check tracked tables' privileges", `
+		SELECT t.collection,
+		       CASE WHEN NOT pg_catalog.has_table_privilege(t.rel, 'SELECT') AND EXISTS (
+		                 SELECT FROM pg_catalog.pg_attribute a
+		                 WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
+		                   AND NOT pg_catalog.has_column_privilege(t.rel, a.attnum, 'SELECT')) THEN 'privilege'
+		            WHEN pg_catalog.row_security_active(t.rel) THEN 'policy'
+		            ELSE '' END
+		FROM pgfeed.tracked t`)
 }
 
 // byCollection runs sql, which returns a collection and a value per row,

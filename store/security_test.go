@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgfeed/pgfeed/store"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -13,7 +14,8 @@ import (
 // changed, whatever row-level security would let pgfeed's role see, so a
 // snapshot that a policy filtered would disagree with the stream (an
 // init without rows whose updates then arrive). Where a policy would
-// filter pgfeed's read, the snapshot fails and says why.
+// filter pgfeed's read, the snapshot fails and says why. Unreadable tells
+// such tables, and those pgfeed's role may not SELECT whole, ahead.
 func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -31,8 +33,8 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	if err != nil || len(tables) != 1 {
 		t.Fatalf("tables: %v, %v", tables, err)
 	}
-	if filtered, err := db.Filtered(ctx); err != nil || !filtered["secrets"] {
-		t.Errorf("filtered = %v, %v; want secrets", filtered, err)
+	if why, err := db.Unreadable(ctx); err != nil || why["secrets"] != store.UnreadablePolicy {
+		t.Errorf("unreadable = %v, %v; want secrets by policy", why, err)
 	}
 	snap, err := db.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0)
 	if err == nil {
@@ -52,7 +54,21 @@ func TestSnapshotRefusesRowSecurity(t *testing.T) {
 	if err != nil || len(snap.Rows) != 2 {
 		t.Fatalf("snapshot with BYPASSRLS: %+v, %v; want both rows", snap, err)
 	}
-	if filtered, err := fresh.Filtered(ctx); err != nil || len(filtered) != 1 || filtered["secrets"] {
-		t.Errorf("filtered with BYPASSRLS = %v, %v; want secrets false", filtered, err)
+	if why, err := fresh.Unreadable(ctx); err != nil || len(why) != 1 || why["secrets"] != "" {
+		t.Errorf("unreadable with BYPASSRLS = %v, %v; want secrets readable", why, err)
+	}
+
+	// Without the privilege to SELECT every column, it is said so.
+	storetest.Exec(t, admin, `REVOKE SELECT ON secrets FROM `+p.User.Username()+`;
+		GRANT SELECT (id) ON secrets TO `+p.User.Username())
+	if why, err := fresh.Unreadable(ctx); err != nil || why["secrets"] != store.UnreadablePrivilege {
+		t.Errorf("unreadable with SELECT on id alone = %v, %v; want secrets by privilege", why, err)
+	}
+	storetest.Exec(t, admin, `GRANT SELECT (owner) ON secrets TO `+p.User.Username())
+	if why, err := fresh.Unreadable(ctx); err != nil || why["secrets"] != "" {
+		t.Errorf("unreadable with SELECT on every column = %v, %v; want secrets readable", why, err)
+	}
+	if snap, err = fresh.ReadSnapshot(ctx, &tables[0], "", nil, "id", -1, 0); err != nil || len(snap.Rows) != 2 {
+		t.Errorf("snapshot with SELECT on every column: %+v, %v; want both rows", snap, err)
 	}
 }

@@ -15,16 +15,15 @@ import (
 const captureEvery = time.Minute
 
 // watchCapture logs, at start and whenever one changes, the tracked tables
-// whose capture triggers do not record every write, and those that
-// row-level security keeps pgfeed from snapshotting, until ctx ends. A
-// trigger disabled by hand (or by a restore run with --disable-triggers)
-// loses changes without a sound, so it is worth a line in the log; a
-// policy that applies to pgfeed's role fails every subscribe to the table,
-// and is better known before the first one.
+// whose capture triggers do not record every write, and those pgfeed's role
+// cannot read whole, until ctx ends. A trigger disabled by hand (or by a
+// restore run with --disable-triggers) loses changes without a sound, so it
+// is worth a line in the log; a table pgfeed cannot read fails every
+// subscribe to it, and is better known before the first one.
 func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every time.Duration) {
 	log = log.With().Str("component", "cdc").Logger()
 	var last map[string]string
-	var lastFiltered map[string]bool
+	var lastUnreadable map[string]string
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -33,9 +32,9 @@ func watchCapture(ctx context.Context, db *store.DB, log zerolog.Logger, every t
 			logCapture(log, last, states)
 			last = states
 		}
-		if filtered, err := db.Filtered(ctx); err == nil {
-			logFiltered(log, lastFiltered, filtered)
-			lastFiltered = filtered
+		if unreadable, err := db.Unreadable(ctx); err == nil {
+			logUnreadable(log, lastUnreadable, unreadable)
+			lastUnreadable = unreadable
 		}
 		select {
 		case <-ctx.Done():
@@ -79,18 +78,24 @@ func logCapture(log zerolog.Logger, last, now map[string]string) {
 	}
 }
 
-// logFiltered logs every collection that row-level security began to keep
-// pgfeed from snapshotting since last, as an error, and every one it no
-// longer does.
-func logFiltered(log zerolog.Logger, last, now map[string]bool) {
+// logUnreadable logs every collection that pgfeed's role could read in
+// last and cannot now, as an error with the fix, and every one it can read
+// again.
+func logUnreadable(log zerolog.Logger, last, now map[string]string) {
 	for _, coll := range slices.Sorted(maps.Keys(now)) {
-		switch on, was := now[coll], last[coll]; {
-		case on && !was:
+		why, was := now[coll], last[coll]
+		switch {
+		case why == was:
+		case why == store.UnreadablePrivilege:
+			log.Error().Str("collection", coll).
+				Str("fix", "GRANT SELECT ON the table TO pgfeed's role").
+				Msg("pgfeed's role may not read this table: subscribing to it fails")
+		case why == store.UnreadablePolicy:
 			log.Error().Str("collection", coll).
 				Str("fix", "give pgfeed's role BYPASSRLS, or make it the table's owner (without FORCE ROW LEVEL SECURITY)").
 				Msg("row-level security applies to pgfeed's role on this table: subscribing to it fails, since a filtered snapshot would disagree with the stream")
-		case was && !on:
-			log.Info().Str("collection", coll).Msg("row-level security no longer applies to pgfeed's role on this table")
+		case why == "" && was != "":
+			log.Info().Str("collection", coll).Msg("pgfeed's role can read this table whole again")
 		}
 	}
 }

@@ -44,26 +44,35 @@ func TestLogCapture(t *testing.T) {
 	}
 }
 
-// TestLogFiltered: a table that row-level security keeps pgfeed from
-// snapshotting is an error, said once, with the fix; its end is said once.
-func TestLogFiltered(t *testing.T) {
+// TestLogUnreadable: a table pgfeed's role cannot read whole is an error,
+// said once, with the fix for its cause; reading it again is said once.
+func TestLogUnreadable(t *testing.T) {
 	var buf bytes.Buffer
 	log := zerolog.New(&buf)
 	lines := func() []map[string]string { return logLines(t, &buf) }
-	start := map[string]bool{"a": false, "b": true}
-	logFiltered(log, nil, start)
-	if got := lines(); len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "error" || got[0]["fix"] == "" {
-		t.Fatalf("at start: %v, want one error for b with a fix", got)
+	start := map[string]string{"a": "", "b": store.UnreadablePolicy, "c": store.UnreadablePrivilege}
+	logUnreadable(log, nil, start)
+	got := lines()
+	if len(got) != 2 || got[0]["collection"] != "b" || got[1]["collection"] != "c" {
+		t.Fatalf("at start: %v, want errors for b and c", got)
 	}
-	logFiltered(log, start, start)
+	for _, l := range got {
+		if l["level"] != "error" || l["fix"] == "" {
+			t.Errorf("line %v, want an error with a fix", l)
+		}
+	}
+	if !strings.Contains(got[0]["fix"], "BYPASSRLS") || !strings.Contains(got[1]["fix"], "GRANT SELECT") {
+		t.Errorf("fixes %q and %q do not match the causes", got[0]["fix"], got[1]["fix"])
+	}
+	logUnreadable(log, start, start)
 	if got := lines(); len(got) != 0 {
 		t.Errorf("nothing changed, yet: %v", got)
 	}
-	logFiltered(log, start, map[string]bool{"a": false, "b": false})
+	logUnreadable(log, start, map[string]string{"a": "", "b": "", "c": store.UnreadablePrivilege})
 	if got := lines(); len(got) != 1 || got[0]["collection"] != "b" || got[0]["level"] != "info" {
 		t.Errorf("after b was fixed: %v, want one info line for b", got)
 	}
-	logFiltered(log, start, map[string]bool{"a": false})
+	logUnreadable(log, start, map[string]string{"a": "", "c": store.UnreadablePrivilege})
 	if got := lines(); len(got) != 0 {
 		t.Errorf("after b was untracked: %v, want nothing", got)
 	}
