@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -146,12 +145,10 @@ func TestFrozenSnapshotReleasesTheStepLock(t *testing.T) {
 func TestFrozenSnapshotReadReleasesItsTable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := pglocal.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cluster, err := pglocal.Start(ctx, pglocal.Options{Port: port})
 	if err != nil {
 		t.Fatal(err)

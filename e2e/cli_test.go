@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/pgfeed/pgfeed/store/pglocal"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -132,12 +132,10 @@ func limitedRole(t *testing.T, u string) string {
 
 // closedPort returns a port on 127.0.0.1 that nothing listens on.
 func closedPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := pglocal.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	return port
 }
 

@@ -64,7 +64,7 @@ func (m *Main) startDevCluster(ctx context.Context) (*pglocal.Cluster, error) {
 	port := m.Config.DevPGPort
 	if port == 0 {
 		var err error
-		if port, err = freePort(); err != nil {
+		if port, err = pglocal.FreePort(); err != nil {
 			return nil, fmt.Errorf("pick a port for PostgreSQL: %w", err)
 		}
 	}
@@ -172,16 +172,6 @@ func reachableByServer(dir string) error {
 			return nil
 		}
 	}
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func hostPort(addr net.Addr) string {

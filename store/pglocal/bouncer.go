@@ -35,12 +35,10 @@ func (c *Cluster) StartBouncer(ctx context.Context) (*Bouncer, error) {
 	if err := c.own(dir); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	host := c.dir
 	if c.opts.Port != 0 {
 		host = "127.0.0.1"

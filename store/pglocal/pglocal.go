@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -356,6 +357,16 @@ func (c *Cluster) Standby(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	opts.Dir = dir
 	return Start(ctx, opts)
+}
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // own gives path to the user the server runs as, when pgfeed runs as root.
