@@ -24,10 +24,16 @@ type DB struct {
 	pool   *pgxpool.Pool
 	url    string
 	notice atomic.Pointer[func(*pgconn.Notice)]
-	lease  time.Duration
 	// settings are what every session SETs once connected (see Open),
 	// by name.
 	settings map[string]string
+	// A snapshot takes the step lock, which every instance's steps wait
+	// for, with stepLock, and gives it back with stepUnlock. Should this
+	// process freeze while it holds it, the server ends the session once
+	// it has been idle for the lease (in the transaction, see Open), and so
+	// releases the lock; stepUnlock restores the pool's idle timeout (SET
+	// at connect, else the URL's).
+	stepLock, stepUnlock string
 }
 
 // DefaultLease is the lease Open gives a DB when given none.
@@ -115,7 +121,12 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 	cfg.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
-	db := &DB{url: url, lease: lease, settings: settings}
+	db := &DB{url: url, settings: settings,
+		stepLock:   setSQL(map[string]string{"idle_session_timeout": ms}, nil) + `SELECT pg_advisory_lock(pgfeed.lock_key())`,
+		stepUnlock: `SELECT pg_advisory_unlock(pgfeed.lock_key()); RESET idle_session_timeout`}
+	if v, ok := settings["idle_session_timeout"]; ok {
+		db.stepUnlock = `SELECT pg_advisory_unlock(pgfeed.lock_key()); ` + setSQL(map[string]string{"idle_session_timeout": v}, nil)
+	}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if f := db.notice.Load(); f != nil {
 			(*f)(n)

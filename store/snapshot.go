@@ -40,25 +40,14 @@ func (db *DB) ReadSnapshot(ctx context.Context, t *query.Table, where string, ar
 	}
 	defer reader.Release()
 
-	// Every instance's steps wait for the step lock: should this process
-	// freeze while it holds it, the server ends the session once it has
-	// been idle for the lease (in the transaction, see Open), and so
-	// releases the lock.
-	lock := fmt.Sprintf(`SET idle_session_timeout = %d; SELECT pg_advisory_lock(pgfeed.lock_key())`, db.lease.Milliseconds())
-	// Then back to the pool's setting: SET at connect (see Open), else the
-	// URL's.
-	unlockSQL := `SELECT pg_advisory_unlock(pgfeed.lock_key()); RESET idle_session_timeout`
-	if v, ok := db.settings["idle_session_timeout"]; ok {
-		unlockSQL = `SELECT pg_advisory_unlock(pgfeed.lock_key()); ` + setSQL(map[string]string{"idle_session_timeout": v}, nil)
-	}
-	if _, err := stepper.Exec(ctx, lock); err != nil {
+	if _, err := stepper.Exec(ctx, db.stepLock); err != nil {
 		return nil, wrapSchemaErr("snapshot", err)
 	}
 	unlocked := false
 	unlock := func() {
 		if !unlocked {
 			unlocked = true
-			if _, err := stepper.Exec(context.WithoutCancel(ctx), unlockSQL); err != nil {
+			if _, err := stepper.Exec(context.WithoutCancel(ctx), db.stepUnlock); err != nil {
 				stepper.Conn().Close(context.Background()) // a closed session drops its locks
 			}
 		}
