@@ -26,10 +26,17 @@ func TestAgreeWithPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	u := storetest.NewMigratedDB(t)
-	storetest.Exec(t, u, `CREATE TABLE agree (
+	// The enum's labels are declared out of their text order.
+	storetest.Exec(t, u, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'Happy', 'é', 'a b');
+		CREATE DOMAIN label AS text CHECK (VALUE <> 'forbidden');
+		CREATE DOMAIN small AS int4 CHECK (VALUE BETWEEN -100 AND 100);
+		CREATE DOMAIN feeling AS mood;
+		CREATE DOMAIN tags AS text[];
+		CREATE TABLE agree (
 		id int PRIMARY KEY, i int4, big int8, n numeric, f4 float4, f8 float8,
 		s text, v varchar(20), c char(6), b bool, ts timestamptz, tl timestamp,
-		d date, u uuid, j jsonb, jj json, a int4[], ta text[])`)
+		d date, u uuid, j jsonb, jj json, a int4[], ta text[],
+		e mood, fe feeling, ea mood[], ds label, di small, dt tags)`)
 	storetest.Exec(t, u, `SELECT pgfeed.track('agree')`)
 	tables, err := storetest.Open(t, u).Tables(ctx)
 	if err != nil || len(tables) != 1 {
@@ -65,7 +72,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 		}
 		_, err := conn.Exec(ctx, `INSERT INTO agree VALUES ($1, $2::int4, $3::int8, $4::numeric, $5::float4,
 			$6::float8, $7::text, $8::varchar, $9::char(6), $10::bool, $11::timestamptz, $12::timestamp,
-			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[], $18::text[])`, vals...)
+			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[], $18::text[],
+			$19::mood, $20::feeling, $21::mood[], $22::label, $23::small, $24::tags)`, vals...)
 		if err != nil {
 			t.Fatalf("insert %v: %v", vals, err)
 		}
@@ -94,13 +102,23 @@ func TestAgreeWithPostgres(t *testing.T) {
 	var r query.Row
 	const nfilters = 500
 	checked, matchedSome := 0, 0
+	// Filters checked whatever the seed, which must parse: enums and
+	// domains compare as their labels and base types.
+	fixed := []string{`{"e":{"_eq":"Happy"}}`, `{"fe":{"_in":["sad","é","nope"]}}`, `{"e":{"_istarts_with":"HA"}}`,
+		`{"e":{"_neq":"nope"}}`, `{"ea":{"_contains":"a b"}}`, `{"ds":{"_lt":"b"}}`, `{"di":{"_between":[-1,42]}}`, `{"dt":{"_ncontains":"a"}}`}
 	for checked < nfilters {
 		fj, err := json.Marshal(g.filter(tbl, 0))
+		if checked < len(fixed) {
+			fj = []byte(fixed[checked])
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		f, err := query.ParseFilter(tbl, fj, env, query.Limits{})
 		if err != nil {
+			if checked < len(fixed) {
+				t.Fatalf("ParseFilter(%s): %v", fj, err)
+			}
 			if _, ok := err.(*query.Error); !ok {
 				t.Fatalf("ParseFilter(%s) = %v, want *query.Error", fj, err)
 			}
@@ -227,6 +245,7 @@ var (
 	uuids    = []string{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "7f000000-0000-0000-0000-000000000001"}
 	jsons    = []string{`{"a": 1}`, `{"a": 1.0}`, `[1, 2]`, `"x"`, `"é\"q"`, `null`, `1`, `{"b": [1, {"c": "é"}], "a": 1}`, `[]`, `{}`, `true`, `{"a": 1, "a": 2}`}
 	arrays   = []string{"{}", "{1,2}", "{NULL}", "{{1,2},{3,4}}", "{2,NULL}", "{42}", "{-1,0,1}"}
+	moods    = []string{"sad", "ok", "Happy", "é", "a b"}
 )
 
 // cell is a random value (as SQL text) for a column of the agree table.
@@ -270,7 +289,15 @@ func (g *gen) cell(col string) any {
 		return g.pick(jsons...)
 	case "a":
 		return g.pick(arrays...)
-	case "ta":
+	case "e", "fe":
+		return g.pick(moods...)
+	case "ea":
+		return g.pick("{}", "{sad}", "{ok,NULL}", `{Happy,"a b"}`, "{é,sad,ok}")
+	case "ds":
+		return g.text(4)
+	case "di":
+		return g.pick("-100", "-1", "0", "1", "42", "100")
+	case "ta", "dt":
 		var els []string
 		for n := g.rnd.Intn(4); n > 0; n-- {
 			if g.rnd.Intn(6) == 0 {
@@ -294,9 +321,14 @@ func (g *gen) constant(col string) any {
 		return json.Number(s)
 	}
 	switch col {
-	case "i", "a":
+	case "i", "a", "di":
 		return num(g.pick(append(ints, "43", "-5", "2", "3")...))
-	case "ta":
+	case "e", "fe", "ea":
+		if g.rnd.Intn(3) == 0 {
+			return g.text(2) // mostly not a label
+		}
+		return g.pick(append(moods, "happy", "a")...)
+	case "ta", "dt":
 		return g.text(1)
 	case "big", "id":
 		return num(g.pick(append(bigs, "150", "9223372036854775806")...))
@@ -304,7 +336,7 @@ func (g *gen) constant(col string) any {
 		return num(g.pick(append(numerics, "1.2e29", "1.23456789012345678901234567890123456789e29", "1.49999999999999999999999")...))
 	case "f4", "f8":
 		return num(g.pick(append(floats, "1.1000000238418579", "2.4999999999999996", "1e39")...))
-	case "s", "v", "c":
+	case "s", "v", "c", "ds":
 		if g.rnd.Intn(15) == 0 {
 			return "$CURRENT_USER"
 		}
@@ -352,14 +384,17 @@ func (g *gen) constant(col string) any {
 }
 
 var (
-	ordered   = []string{"_eq", "_neq", "_lt", "_lte", "_gt", "_gte", "_in", "_nin", "_between", "_nbetween", "_null", "_nnull"}
-	textOps   = append(slices.Clone(ordered), "_contains", "_ncontains", "_icontains", "_nicontains", "_starts_with", "_nstarts_with", "_istarts_with", "_nistarts_with", "_ends_with", "_nends_with", "_iends_with", "_niends_with", "_empty", "_nempty")
-	equalOps  = []string{"_eq", "_neq", "_in", "_nin", "_null", "_nnull"}
+	ordered  = []string{"_eq", "_neq", "_lt", "_lte", "_gt", "_gte", "_in", "_nin", "_between", "_nbetween", "_null", "_nnull"}
+	textOps  = append(slices.Clone(ordered), "_contains", "_ncontains", "_icontains", "_nicontains", "_starts_with", "_nstarts_with", "_istarts_with", "_nistarts_with", "_ends_with", "_nends_with", "_iends_with", "_niends_with", "_empty", "_nempty")
+	equalOps = []string{"_eq", "_neq", "_in", "_nin", "_null", "_nnull"}
+	// An enum takes the string operators, not the ordering ones.
+	enumOps   = slices.DeleteFunc(slices.Clone(textOps), func(op string) bool { return slices.Contains(ordered, op) && !slices.Contains(equalOps, op) })
+	arrayOps  = []string{"_null", "_nnull", "_empty", "_nempty", "_contains", "_ncontains"}
 	opsByName = map[string][]string{
 		"id": ordered, "i": ordered, "big": ordered, "n": ordered, "f4": ordered, "f8": ordered,
 		"s": textOps, "v": textOps, "c": textOps, "b": equalOps, "ts": ordered, "tl": ordered,
-		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": {"_null", "_nnull", "_empty", "_nempty", "_contains", "_ncontains"},
-		"ta": {"_null", "_nnull", "_empty", "_nempty", "_contains", "_ncontains"},
+		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": arrayOps, "ta": arrayOps,
+		"e": enumOps, "fe": enumOps, "ea": arrayOps, "ds": textOps, "di": ordered, "dt": arrayOps,
 	}
 )
 

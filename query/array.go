@@ -70,7 +70,7 @@ func elemEq(e []byte, k kind, v *value) bool {
 	case kFloat4, kFloat8:
 		f, ok := parseFloat(e, k)
 		return ok && cmpFloat(f, v.f) == 0
-	case kText, kTextCast:
+	case kText, kTextCast, kEnum:
 		return str && strEq(in, v.s)
 	case kBool:
 		return (string(e) == "true" && v.i == 1) || (string(e) == "false" && v.i == 0)

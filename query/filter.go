@@ -242,7 +242,7 @@ func (r *Row) cmp(c *cell, k kind, v *value) int {
 		return cmpDec(&d, &v.d)
 	case kFloat4, kFloat8:
 		return cmpFloat(c.f, v.f)
-	case kText, kTextCast, kBpchar:
+	case kText, kTextCast, kBpchar, kEnum:
 		return bytesCompare(r.text(c), v.s)
 	case kUUID:
 		if c.u != v.u {

@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00"}`
+const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00", "m": "Happy", "ma": ["ok", null, "é"], "p": 12.50}`
 
-const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null}`
+const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null, "m": null, "ma": null, "p": null}`
 
 const rowAbsent = `{"id": 3}`
 
@@ -198,6 +198,22 @@ func TestMatch(t *testing.T) {
 		{"bytea _nnull", `{"x":{"_nnull":true}}`, rowFull, true},
 		{"bytea _null", `{"x":{"_null":true}}`, rowNulls, true},
 
+		// enums compare as their labels; domains as their base types
+		{"enum _eq", `{"m":{"_eq":"Happy"}}`, rowFull, true},
+		{"enum _eq is case-sensitive", `{"m":{"_eq":"happy"}}`, rowFull, false},
+		{"enum _eq not a label", `{"m":{"_eq":"angry"}}`, rowFull, false},
+		{"enum _neq", `{"m":{"_neq":"ok"}}`, rowFull, true},
+		{"enum _in", `{"m":{"_in":["ok","Happy"]}}`, rowFull, true},
+		{"enum _nin", `{"m":{"_nin":["Happy"]}}`, rowFull, false},
+		{"enum _starts_with", `{"m":{"_starts_with":"Ha"}}`, rowFull, true},
+		{"enum _icontains", `{"m":{"_icontains":"APP"}}`, rowFull, true},
+		{"enum NULL _neq", `{"m":{"_neq":"ok"}}`, rowNulls, false},
+		{"enum NULL _null", `{"m":{"_null":true}}`, rowNulls, true},
+		{"enum array _contains", `{"ma":{"_contains":"é"}}`, rowFull, true},
+		{"enum array _ncontains", `{"ma":{"_ncontains":"Happy"}}`, rowFull, false},
+		{"domain over numeric _gt", `{"p":{"_gt":12.4}}`, rowFull, true},
+		{"domain over numeric _eq", `{"p":{"_eq":"12.5"}}`, rowFull, true},
+
 		// logic
 		{"implicit AND of fields", `{"i":{"_eq":42},"b":{"_eq":true}}`, rowFull, true},
 		{"implicit AND fails", `{"i":{"_eq":42},"b":{"_eq":false}}`, rowFull, false},
@@ -258,6 +274,10 @@ func TestParseFilterErrors(t *testing.T) {
 		{"_contains on jsonb", `{"j":{"_contains":"x"}}`, "j", "_contains is not supported for type jsonb"},
 		{"_eq on bytea", `{"x":{"_eq":"a"}}`, "x", "not supported for type bytea"},
 		{"_empty on int", `{"i":{"_empty":true}}`, "i", "_empty is not supported for type int4"},
+		{"_lt on enum", `{"m":{"_lt":"ok"}}`, "m", "_lt is not supported for type mood (an enum's labels compare as strings for equality and the string operators, not by order)"},
+		{"_between on enum", `{"m":{"_between":["a","b"]}}`, "m", "_between is not supported for type mood"},
+		{"enum _eq a boolean", `{"m":{"_eq":true}}`, "m", "expects a string (one of the enum's labels)"},
+		{"_contains on domain over numeric", `{"p":{"_contains":"1"}}`, "p", "_contains is not supported for type price"},
 		{"string for int4", `{"i":{"_eq":"abc"}}`, "i", `expects an integer, got "abc"`},
 		{"fraction for int4", `{"i":{"_eq":1.5}}`, "i", "expects an integer"},
 		{"int8 overflow", `{"id":{"_eq":9223372036854775808}}`, "id", "expects an integer"},

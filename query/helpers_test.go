@@ -9,12 +9,22 @@ import (
 var testTable = &Table{
 	Collection: "things", Schema: "public", Name: "things",
 	Key: []string{"id"},
-	Columns: []Column{
-		{"id", "int8"}, {"i", "int4"}, {"n", "numeric"}, {"f4", "float4"}, {"f8", "float8"},
-		{"s", "text"}, {"v", "varchar"}, {"c", "bpchar"}, {"b", "bool"},
-		{"ts", "timestamptz"}, {"tl", "timestamp"}, {"d", "date"}, {"u", "uuid"},
-		{"j", "jsonb"}, {"jj", "json"}, {"a", "_int4"}, {"x", "bytea"},
-	},
+	Columns: append(columns(
+		"id", "int8", "i", "int4", "n", "numeric", "f4", "float4", "f8", "float8",
+		"s", "text", "v", "varchar", "c", "bpchar", "b", "bool",
+		"ts", "timestamptz", "tl", "timestamp", "d", "date", "u", "uuid",
+		"j", "jsonb", "jj", "json", "a", "_int4", "x", "bytea"),
+		Column{Name: "m", Type: "mood", Base: "anyenum"}, Column{Name: "ma", Type: "_mood", Base: "_anyenum"},
+		Column{Name: "p", Type: "price", Base: "numeric"}),
+}
+
+// columns makes columns of names and types given in pairs.
+func columns(namesAndTypes ...string) []Column {
+	var cs []Column
+	for i := 0; i+1 < len(namesAndTypes); i += 2 {
+		cs = append(cs, Column{Name: namesAndTypes[i], Type: namesAndTypes[i+1]})
+	}
+	return cs
 }
 
 var testEnv = Env{CurrentUser: "alice", Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}

@@ -25,7 +25,7 @@ func KeyFilter(t *Table, item []byte) (*Filter, error) {
 		case nil:
 			return nil, errorf(name, "item cannot be null")
 		case []any, map[string]any:
-			if k := kindOf(t.Columns[col].Type); !k.isJSON() {
+			if k := kindOf(t.Columns[col].compareType()); !k.isJSON() {
 				return nil, errorf(name, "item expects %s, got %s", k.describe(), describe(v))
 			}
 		}

@@ -14,6 +14,7 @@ const (
 	kText                    // text
 	kTextCast                // varchar, name, citext: compared as text
 	kBpchar                  // bpchar: compared as text without trailing spaces
+	kEnum                    // an enum: compared as its label, never by order
 	kBool                    // bool
 	kTimestamptz             // timestamptz: instants
 	kTimestamp               // timestamp: wall-clock times
@@ -40,6 +41,8 @@ func kindOf(typ string) kind {
 		return kTextCast
 	case "bpchar":
 		return kBpchar
+	case "anyenum":
+		return kEnum
 	case "bool":
 		return kBool
 	case "timestamptz":
@@ -61,7 +64,11 @@ func kindOf(typ string) kind {
 	return kOther
 }
 
-func (k kind) isText() bool { return k == kText || k == kTextCast || k == kBpchar }
+// isText reports whether the string operators apply. An enum's label is a
+// string too: equality and the string operators hold as for text, but its
+// order (the labels' order of declaration) is not the strings' order, so an
+// enum is not ordered.
+func (k kind) isText() bool { return k == kText || k == kTextCast || k == kBpchar || k == kEnum }
 func (k kind) isJSON() bool { return k == kJSONB || k == kJSON }
 
 // ordered reports whether _lt, _gt, _between and friends apply.
@@ -74,7 +81,7 @@ func (k kind) ordered() bool {
 }
 
 // equatable reports whether _eq, _neq, _in and _nin apply.
-func (k kind) equatable() bool { return k.ordered() || k == kBool || k.isJSON() }
+func (k kind) equatable() bool { return k.ordered() || k == kBool || k == kEnum || k.isJSON() }
 
 // describe names the kind in error messages.
 func (k kind) describe() string {
@@ -85,6 +92,8 @@ func (k kind) describe() string {
 		return "a number"
 	case kText, kTextCast, kBpchar:
 		return "a string"
+	case kEnum:
+		return "a string (one of the enum's labels)"
 	case kBool:
 		return "a boolean"
 	case kTimestamptz, kTimestamp:
@@ -110,7 +119,7 @@ func (k kind) sqlType() string {
 		return "float4"
 	case kFloat8:
 		return "float8"
-	case kText, kTextCast, kBpchar:
+	case kText, kTextCast, kBpchar, kEnum:
 		return "text"
 	case kBool:
 		return "boolean"
@@ -131,7 +140,7 @@ func (k kind) sqlType() string {
 // elementOK reports whether _contains applies to arrays of this kind.
 func (k kind) elementOK() bool {
 	switch k {
-	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kBool, kTimestamptz, kTimestamp, kDate, kUUID:
+	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kEnum, kBool, kTimestamptz, kTimestamp, kDate, kUUID:
 		return true
 	}
 	return false

@@ -196,7 +196,7 @@ func (p *parser) object(m map[string]any, depth int) (*Filter, error) {
 // condition compiles one operator applied to column col.
 func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 	c := p.t.Columns[col]
-	k := kindOf(c.Type)
+	k := kindOf(c.compareType())
 	field := c.Name
 	o, ok := opNames[name]
 	if !ok {
@@ -227,16 +227,20 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 			return nil, errorf(field, "%s is not supported for type %s", name, c.Type)
 		}
 	case opLt, opLte, opGt, opGte, opBetween, opNbetween:
+		if k == kEnum {
+			return nil, errorf(field, "%s is not supported for type %s (an enum's labels compare as strings for equality and the string operators, not by order)", name, c.Type)
+		}
 		if !k.ordered() {
 			return nil, errorf(field, "%s is not supported for type %s", name, c.Type)
 		}
 	default: // string operators, and _contains/_ncontains of array elements
 		if k == kArray && (o == opContains || o == opNcontains) {
-			f.elem = kindOf(c.Type[1:])
+			elem := c.compareType()[1:] // also a domain's over an array
+			f.elem = kindOf(elem)
 			if !f.elem.elementOK() {
-				return nil, errorf(field, "%s is not supported for arrays of type %s", name, c.Type[1:])
+				return nil, errorf(field, "%s is not supported for arrays of type %s", name, elem)
 			}
-			return p.single(f, name, c.Type[1:], f.elem, v)
+			return p.single(f, name, elem, f.elem, v)
 		}
 		if !k.isText() {
 			return nil, errorf(field, "%s is not supported for type %s (only strings)", name, c.Type)

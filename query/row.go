@@ -104,7 +104,7 @@ func (r *Row) setTable(t *Table) {
 	r.ncols = len(t.Columns)
 	r.kinds = r.kinds[:0]
 	for _, c := range t.Columns {
-		r.kinds = append(r.kinds, kindOf(c.Type))
+		r.kinds = append(r.kinds, kindOf(c.compareType()))
 	}
 	r.keyCols = r.keyCols[:0]
 	for _, k := range t.Key {
@@ -178,7 +178,7 @@ func (r *Row) decode(col, a, b int) {
 		if f, ok := parseFloat(v, k); ok {
 			c.f, c.st = f, cellOK
 		}
-	case kText, kTextCast, kBpchar:
+	case kText, kTextCast, kBpchar, kEnum:
 		if !str {
 			return
 		}

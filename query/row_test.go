@@ -7,7 +7,7 @@ import (
 var compositeTable = &Table{
 	Collection: "app.pairs", Schema: "app", Name: "pairs",
 	Key:     []string{"b", "a"},
-	Columns: []Column{{"a", "int4"}, {"b", "text"}, {`we"ird`, "text"}, {"v", "jsonb"}},
+	Columns: columns("a", "int4", "b", "text", `we"ird`, "text", "v", "jsonb"),
 }
 
 func TestRowReset(t *testing.T) {

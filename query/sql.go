@@ -60,7 +60,7 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 	ref := "t." + quoteIdent(f.field)
 	raw := ref // the column as text or jsonb
 	switch f.kind {
-	case kTextCast, kBpchar:
+	case kTextCast, kBpchar, kEnum:
 		raw = "(" + ref + ")::text"
 	case kJSON:
 		raw = "(" + ref + ")::jsonb"

@@ -8,6 +8,19 @@ type Column struct {
 	// timestamptz, timestamp, date, uuid, jsonb, json, bytea, ...; array
 	// types start with an underscore (_int4, _text).
 	Type string
+	// Base is the type the column's values compare as, when that is not
+	// Type: a domain's base type (through nested domains), "anyenum" for
+	// an enum (or a domain over one), and for arrays of those an
+	// underscore and the element's (_anyenum). Empty otherwise.
+	Base string
+}
+
+// compareType is the type name that decides how the column's values compare.
+func (c Column) compareType() string {
+	if c.Base != "" {
+		return c.Base
+	}
+	return c.Type
 }
 
 // Table is a tracked table as subscribers see it: a collection.

@@ -100,7 +100,7 @@ func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null
 			arg = "-Infinity"
 		}
 		return value{f: f, arg: arg}, false, nil
-	case kText, kTextCast, kBpchar:
+	case kText, kTextCast, kBpchar, kEnum:
 		s, ok := textValue(v)
 		if !ok {
 			return bad()

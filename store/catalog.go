@@ -16,16 +16,37 @@ import (
 var ErrNotInstalled = errors.New("pgfeed is not installed in this database; run `pgfeed migrate up` first")
 
 // Tables lists the tracked tables with their columns and primary keys.
+//
+// A column's Base names the type its values compare as (see query.Column):
+// a domain is followed to its base type, through nested domains and an
+// array's element type, and an enum is "anyenum".
 func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT t.collection, n.nspname, c.relname, t.key,
 		       array_agg(a.attname::text ORDER BY a.attnum),
-		       array_agg(ty.typname::text ORDER BY a.attnum)
+		       array_agg(ty.typname::text ORDER BY a.attnum),
+		       array_agg(b.name ORDER BY a.attnum)
 		FROM pgfeed.tracked t
 		JOIN pg_catalog.pg_class c ON c.oid = t.rel
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_catalog.pg_attribute a ON a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
 		JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+		CROSS JOIN LATERAL (
+			-- Each step goes from a domain to its base type, or once from
+			-- an array to its element type (prefix is "_" from there on).
+			WITH RECURSIVE r (oid, prefix, depth) AS (
+				SELECT a.atttypid, ''::text, 0
+				UNION ALL
+				SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.typelem END,
+				       CASE WHEN y.typtype = 'd' THEN r.prefix ELSE '_' END, r.depth + 1
+				FROM r JOIN pg_catalog.pg_type y ON y.oid = r.oid
+				WHERE y.typtype = 'd' OR (r.prefix = '' AND EXISTS (
+					SELECT FROM pg_catalog.pg_type e WHERE e.oid = y.typelem AND e.typarray = y.oid))
+			)
+			SELECT r.prefix || CASE WHEN y.typtype = 'e' THEN 'anyenum' ELSE y.typname::text END AS name
+			FROM r JOIN pg_catalog.pg_type y ON y.oid = r.oid
+			ORDER BY r.depth DESC LIMIT 1
+		) b
 		GROUP BY t.collection, n.nspname, c.relname, t.key
 		ORDER BY t.collection`)
 	if err != nil {
@@ -35,13 +56,16 @@ func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 	var tables []query.Table
 	for rows.Next() {
 		var t query.Table
-		var names, types []string
-		if err := rows.Scan(&t.Collection, &t.Schema, &t.Name, &t.Key, &names, &types); err != nil {
+		var names, types, bases []string
+		if err := rows.Scan(&t.Collection, &t.Schema, &t.Name, &t.Key, &names, &types, &bases); err != nil {
 			return nil, fmt.Errorf("list tracked tables: %w", err)
 		}
 		t.Columns = make([]query.Column, len(names))
 		for i := range names {
 			t.Columns[i] = query.Column{Name: names[i], Type: types[i]}
+			if bases[i] != types[i] {
+				t.Columns[i].Base = bases[i]
+			}
 		}
 		tables = append(tables, t)
 	}
