@@ -102,6 +102,44 @@ func TestAgreeWithPostgres(t *testing.T) {
 	var r query.Row
 	const nfilters = 500
 	checked, matchedSome := 0, 0
+	// check returns the ids of the rows f matches, failing the test unless
+	// PostgreSQL returns the same for f's SQL.
+	check := func(tbl *query.Table, fj []byte, f *query.Filter) []int {
+		t.Helper()
+		var got []int
+		for _, d := range data {
+			if err := r.Reset(tbl, []byte(d.obj)); err != nil {
+				t.Fatalf("Reset(%s): %v", d.obj, err)
+			}
+			if f.Match(&r) {
+				got = append(got, d.id)
+			}
+		}
+		where, args := f.SQL(nil)
+		rows, err := conn.Query(ctx, `SELECT id FROM agree t WHERE `+where+` ORDER BY id`, args...)
+		if err != nil {
+			t.Fatalf("filter %s: SQL %s %q: %v", fj, where, args, err)
+		}
+		want, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			t.Fatalf("filter %s: SQL %s %q: %v", fj, where, args, err)
+		}
+		if !slices.Equal(got, want) {
+			var diff []string
+			for _, d := range data {
+				if slices.Contains(got, d.id) != slices.Contains(want, d.id) {
+					diff = append(diff, fmt.Sprintf("  go=%v sql=%v %s", slices.Contains(got, d.id), slices.Contains(want, d.id), d.obj))
+				}
+			}
+			t.Errorf("filter %s (FoldASCII %v)\nSQL %s %q\ndisagree on:\n%s", fj, tbl.FoldASCII, where, args, strings.Join(diff, "\n"))
+		}
+		return got
+	}
+	asciiTbl := new(query.Table)
+	*asciiTbl = *tbl
+	asciiTbl.FoldASCII = true
+	foldedOtherwise := 0
+
 	// Filters checked whatever the seed, which must parse: enums and
 	// domains compare as their labels and base types.
 	fixed := []string{`{"e":{"_eq":"Happy"}}`, `{"fe":{"_in":["sad","é","nope"]}}`, `{"e":{"_istarts_with":"HA"}}`,
@@ -125,35 +163,17 @@ func TestAgreeWithPostgres(t *testing.T) {
 			continue // e.g. a float8 constant out of float4's range
 		}
 		checked++
-		var got []int
-		for _, d := range data {
-			if err := r.Reset(tbl, []byte(d.obj)); err != nil {
-				t.Fatalf("Reset(%s): %v", d.obj, err)
-			}
-			if f.Match(&r) {
-				got = append(got, d.id)
-			}
-		}
-		where, args := f.SQL(nil)
-		rows, err := conn.Query(ctx, `SELECT id FROM agree t WHERE `+where+` ORDER BY id`, args...)
-		if err != nil {
-			t.Fatalf("filter %s: SQL %s %q: %v", fj, where, args, err)
-		}
-		want, err := pgx.CollectRows(rows, pgx.RowTo[int])
-		if err != nil {
-			t.Fatalf("filter %s: SQL %s %q: %v", fj, where, args, err)
-		}
-		if len(want) > 0 && len(want) < nrows {
+		got := check(tbl, fj, f)
+		if len(got) > 0 && len(got) < nrows {
 			matchedSome++
 		}
-		if !slices.Equal(got, want) {
-			var diff []string
-			for _, d := range data {
-				if slices.Contains(got, d.id) != slices.Contains(want, d.id) {
-					diff = append(diff, fmt.Sprintf("  go=%v sql=%v %s", slices.Contains(got, d.id), slices.Contains(want, d.id), d.obj))
-				}
-			}
-			t.Errorf("filter %s\nSQL %s %q\ndisagree on:\n%s", fj, where, args, strings.Join(diff, "\n"))
+		// The same filter where the database cannot fold non-ASCII letters.
+		f, err = query.ParseFilter(asciiTbl, fj, env, query.Limits{})
+		if err != nil {
+			t.Fatalf("ParseFilter(%s) with FoldASCII: %v", fj, err)
+		}
+		if !slices.Equal(check(asciiTbl, fj, f), got) {
+			foldedOtherwise++
 		}
 	}
 	// A snapshot query as the protocol layer builds it from a Spec runs
@@ -203,7 +223,10 @@ func TestAgreeWithPostgres(t *testing.T) {
 	if matchedSome < nfilters/3 {
 		t.Fatalf("only %d of %d filters selected a proper subset of the rows", matchedSome, nfilters)
 	}
-	t.Logf("%d filters, %d selected a proper subset", checked, matchedSome)
+	if foldedOtherwise == 0 {
+		t.Fatal("no filter matched other rows when folding ASCII letters only")
+	}
+	t.Logf("%d filters, %d selected a proper subset, %d matched other rows folding ASCII letters only", checked, matchedSome, foldedOtherwise)
 }
 
 type gen struct{ rnd *rand.Rand }

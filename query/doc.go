@@ -10,8 +10,9 @@
 // each column type (exact integers and numerics, byte-ordered text as under
 // COLLATE "C", instants for timestamptz, SQL NULL rules). The
 // case-insensitive operators (_icontains and friends) lower-case with
-// Unicode's one-to-one mapping and need the database to have the "C.utf8"
-// collation for their SQL.
+// Unicode's one-to-one mapping, which their SQL gets from the "C.utf8"
+// collation; for a database without it (Table.FoldASCII) they fold ASCII
+// letters only.
 //
 // Filters, Projections and Specs are immutable and safe for concurrent use.
 // A Row is reused across changes by one goroutine at a time (Reset), and

@@ -53,6 +53,7 @@ type Filter struct {
 	col   int
 	field string
 	elem  kind // element kind of an array column (_contains)
+	ascii bool // case-insensitive operators fold ASCII letters only (Table.FoldASCII)
 	kids  []*Filter
 	vals  []value
 }
@@ -208,25 +209,25 @@ func (f *Filter) Match(r *Row) bool {
 	case opNcontains:
 		return !bytesContains(s, p)
 	case opIcontains:
-		return foldContains(s, p)
+		return foldContains(s, p, f.ascii)
 	case opNicontains:
-		return !foldContains(s, p)
+		return !foldContains(s, p, f.ascii)
 	case opStarts:
 		return len(s) >= len(p) && string(s[:len(p)]) == p
 	case opNstarts:
 		return !(len(s) >= len(p) && string(s[:len(p)]) == p)
 	case opIstarts:
-		return foldPrefix(s, p) >= 0
+		return foldPrefix(s, p, f.ascii) >= 0
 	case opNistarts:
-		return foldPrefix(s, p) < 0
+		return foldPrefix(s, p, f.ascii) < 0
 	case opEnds:
 		return len(s) >= len(p) && string(s[len(s)-len(p):]) == p
 	case opNends:
 		return !(len(s) >= len(p) && string(s[len(s)-len(p):]) == p)
 	case opIends:
-		return foldSuffix(s, p)
+		return foldSuffix(s, p, f.ascii)
 	case opNiends:
-		return !foldSuffix(s, p)
+		return !foldSuffix(s, p, f.ascii)
 	}
 	return false
 }
@@ -313,12 +314,13 @@ func bytesContains(s []byte, p string) bool {
 // (lower() under the C locale folds ASCII only); TestLowerAgreesWithPostgres
 // compares the two over every code point. Mappings are one character to one
 // (final sigma is not special, ß does not become ss). The database needs the
-// "C.utf8" collation (glibc 2.35+ and Debian systems have it). Patterns are
-// lower-cased once at parse time.
+// "C.utf8" collation (glibc 2.35+ and Debian systems have it); where it has
+// none (Table.FoldASCII), both sides fold ASCII letters only: lower() under
+// COLLATE "C", and ascii here. Patterns are lower-cased once at parse time.
 
 // foldPrefix returns the length of the prefix of s matching the lower-cased
 // pattern p, or -1.
-func foldPrefix(s []byte, p string) int {
+func foldPrefix(s []byte, p string, ascii bool) int {
 	j := 0
 	for _, pr := range p {
 		if j >= len(s) {
@@ -328,7 +330,7 @@ func foldPrefix(s []byte, p string) int {
 		if r >= utf8.RuneSelf {
 			r, n = utf8.DecodeRune(s[j:])
 		}
-		if lower(r) != pr {
+		if lower(r, ascii) != pr {
 			return -1
 		}
 		j += n
@@ -336,7 +338,7 @@ func foldPrefix(s []byte, p string) int {
 	return j
 }
 
-func foldContains(s []byte, p string) bool {
+func foldContains(s []byte, p string, ascii bool) bool {
 	if len(p) == 0 {
 		return true
 	}
@@ -350,14 +352,14 @@ func foldContains(s []byte, p string) bool {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			if c == p0 && foldPrefix(s[i:], p) >= 0 {
+			if c == p0 && foldPrefix(s[i:], p, ascii) >= 0 {
 				return true
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(s[i:])
-		if (p0 >= utf8.RuneSelf || foldsToASCII(r)) && foldPrefix(s[i:], p) >= 0 {
+		if (p0 >= utf8.RuneSelf || (!ascii && foldsToASCII(r))) && foldPrefix(s[i:], p, ascii) >= 0 {
 			return true
 		}
 		i += n
@@ -369,7 +371,7 @@ func foldContains(s []byte, p string) bool {
 // (TestFoldsToASCII checks the list against the whole Unicode table).
 func foldsToASCII(r rune) bool { return r == '\u0130' || r == '\u212A' }
 
-func foldSuffix(s []byte, p string) bool {
+func foldSuffix(s []byte, p string, ascii bool) bool {
 	n := utf8.RuneCountInString(p)
 	i := len(s)
 	for ; n > 0 && i > 0; n-- {
@@ -379,23 +381,27 @@ func foldSuffix(s []byte, p string) bool {
 	if n > 0 {
 		return false
 	}
-	return foldPrefix(s[i:], p) == len(s)-i
+	return foldPrefix(s[i:], p, ascii) == len(s)-i
 }
 
-func lower(r rune) rune {
+// lower lower-cases r, or only an ASCII letter when ascii is set.
+func lower(r rune, ascii bool) rune {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
 		}
 		return r
 	}
+	if ascii {
+		return r
+	}
 	return unicode.ToLower(r)
 }
 
-func lowerString(s string) string {
+func lowerString(s string, ascii bool) string {
 	var b []byte
 	for _, r := range s {
-		b = utf8.AppendRune(b, lower(r))
+		b = utf8.AppendRune(b, lower(r, ascii))
 	}
 	return string(b)
 }

@@ -303,7 +303,8 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		val := value{s: s, arg: s}
 		switch o {
 		case opIcontains, opNicontains, opIstarts, opNistarts, opIends, opNiends:
-			val.s = lowerString(s)
+			val.s = lowerString(s, p.t.FoldASCII)
+			f.ascii = p.t.FoldASCII
 		}
 		f.vals = []value{val}
 		return f, nil

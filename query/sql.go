@@ -15,9 +15,10 @@ import (
 // order, as Go compares); bpchar, varchar, name and citext compared as text;
 // json compared as jsonb, and a JSON null in a json/jsonb column taken as
 // NULL (row_to_json cannot tell the two apart); case-insensitive operators
-// lower-casing under COLLATE "C.utf8" (see foldPrefix); every constant sent
-// in a form PostgreSQL reads back exactly (timestamps with an explicit zone,
-// floats in shortest round-trip form).
+// lower-casing under COLLATE "C.utf8", or "C" to fold ASCII letters only
+// (see foldPrefix); every constant sent in a form PostgreSQL reads back
+// exactly (timestamps with an explicit zone, floats in shortest round-trip
+// form).
 func (f *Filter) SQL(args []any) (string, []any) {
 	if f == nil {
 		return "TRUE", args
@@ -31,8 +32,6 @@ func (f *Filter) SQL(args []any) (string, []any) {
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), `"`, `""`) + `"`
 }
-
-const foldCollation = `"C.utf8"`
 
 func (f *Filter) sql(b *strings.Builder, args []any) []any {
 	switch f.op {
@@ -95,6 +94,10 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 			return s
 		}
 		return "(" + s + " AND " + jsonNull + " <> 'null')"
+	}
+	foldCollation := `"C.utf8"`
+	if f.ascii {
+		foldCollation = `"C"`
 	}
 	folded := func(s string) string { return "lower(" + s + " COLLATE " + foldCollation + ")" }
 	cmp := func(o string) string { return col + " " + o + " " + param(&f.vals[0]) }

@@ -30,6 +30,10 @@ type Table struct {
 	Name       string   // the table's name in PostgreSQL
 	Key        []string // primary key columns, in key order
 	Columns    []Column // every column, in table order
+	// FoldASCII makes the case-insensitive operators (_icontains and
+	// friends) fold ASCII letters only, for a database without the C.utf8
+	// collation that folding every letter alike in SQL needs.
+	FoldASCII bool
 }
 
 // Column returns the index of the named column in t.Columns.

@@ -19,10 +19,11 @@ var ErrNotInstalled = errors.New("pgfeed is not installed in this database; run 
 //
 // A column's Base names the type its values compare as (see query.Column):
 // a domain is followed to its base type, through nested domains and an
-// array's element type, and an enum is "anyenum".
+// array's element type, and an enum is "anyenum". FoldASCII is set where
+// the database lacks the C.utf8 collation (see FoldsUnicode).
 func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT t.collection, n.nspname, c.relname, t.key,
+		SELECT t.collection, n.nspname, c.relname, t.key, NOT `+foldsUnicode+`,
 		       array_agg(a.attname::text ORDER BY a.attnum),
 		       array_agg(ty.typname::text ORDER BY a.attnum),
 		       array_agg(b.name ORDER BY a.attnum)
@@ -57,7 +58,7 @@ func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 	for rows.Next() {
 		var t query.Table
 		var names, types, bases []string
-		if err := rows.Scan(&t.Collection, &t.Schema, &t.Name, &t.Key, &names, &types, &bases); err != nil {
+		if err := rows.Scan(&t.Collection, &t.Schema, &t.Name, &t.Key, &t.FoldASCII, &names, &types, &bases); err != nil {
 			return nil, fmt.Errorf("list tracked tables: %w", err)
 		}
 		t.Columns = make([]query.Column, len(names))
@@ -73,6 +74,22 @@ func (db *DB) Tables(ctx context.Context) ([]query.Table, error) {
 		return nil, wrapSchemaErr("list tracked tables", err)
 	}
 	return tables, nil
+}
+
+// foldsUnicode is true where the collation that the case-insensitive
+// filters lower-case text under, to fold every letter as pgfeed does, exists
+// (see query.Table.FoldASCII).
+const foldsUnicode = `(pg_catalog.to_regcollation('"C.utf8"') IS NOT NULL)`
+
+// FoldsUnicode reports whether the database has the C.utf8 collation
+// (glibc 2.35+ and Debian do; musl-based systems such as Alpine do not).
+// Without it, the case-insensitive filters fold ASCII letters only.
+func (db *DB) FoldsUnicode(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := db.pool.QueryRow(ctx, `SELECT `+foldsUnicode).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for the C.utf8 collation: %w", err)
+	}
+	return ok, nil
 }
 
 // Which writes a tracked table's capture triggers record (the capture column

@@ -18,7 +18,35 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // TestMainLifecycle drives Main in-process as the binary does: ParseFlags,
 // Run until the context ends, Close (twice: Close is idempotent).
 func TestMainLifecycle(t *testing.T) {
+	logs := lifecycle(t, storetest.NewMigratedDB(t))
+	if !strings.Contains(logs, `"message":"shutting down"`) {
+		t.Fatalf("logs have no shutdown line:\n%s", logs)
+	}
+	if strings.Contains(logs, noFoldWarning) {
+		t.Fatalf("logs warn of no C.utf8 collation where there is one:\n%s", logs)
+	}
+}
+
+const noFoldWarning = "the database has no C.utf8 collation: case-insensitive filters (_icontains and friends) fold ASCII letters only"
+
+// TestServeWarnsWithoutCUTF8 checks that serve says so where the database
+// cannot fold every letter for the case-insensitive filters.
+func TestServeWarnsWithoutCUTF8(t *testing.T) {
 	u := storetest.NewMigratedDB(t)
+	storetest.Exec(t, u, `DROP COLLATION pg_catalog."C.utf8"`)
+	logs := lifecycle(t, u)
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"message":"`+noFoldWarning+`"`) && strings.Contains(line, `"level":"warn"`) {
+			return
+		}
+	}
+	t.Fatalf("logs have no warning of the missing collation:\n%s", logs)
+}
+
+// lifecycle runs serve over the database at u, checks /healthz and a clean
+// shutdown, and returns the logs.
+func lifecycle(t *testing.T, u string) string {
+	t.Helper()
 	m := NewMain()
 	logs := &syncBuilder{}
 	m.Stdout, m.Stderr = io.Discard, logs
@@ -66,9 +94,7 @@ func TestMainLifecycle(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
-	if !strings.Contains(logs.String(), `"message":"shutting down"`) {
-		t.Fatalf("logs have no shutdown line:\n%s", logs.String())
-	}
+	return logs.String()
 }
 
 // syncBuilder collects log lines written from several goroutines.

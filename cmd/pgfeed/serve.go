@@ -40,6 +40,11 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if _, err := db.Tables(ctx); err != nil {
 		return err
 	}
+	if ok, err := db.FoldsUnicode(ctx); err != nil {
+		return err
+	} else if !ok {
+		m.log.Warn().Msg("the database has no C.utf8 collation: case-insensitive filters (_icontains and friends) fold ASCII letters only")
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
