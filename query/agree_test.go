@@ -36,7 +36,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 		id int PRIMARY KEY, i int4, big int8, n numeric, f4 float4, f8 float8,
 		s text, v varchar(20), c char(6), b bool, ts timestamptz, tl timestamp,
 		d date, u uuid, j jsonb, jj json, a int4[], ta text[],
-		e mood, fe feeling, ea mood[], ds label, di small, dt tags)`)
+		e mood, fe feeling, ea mood[], ds label, di small, dt tags, tm time, tms time[])`)
 	storetest.Exec(t, u, `SELECT pgfeed.track('agree')`)
 	tables, err := storetest.Open(t, u).Tables(ctx)
 	if err != nil || len(tables) != 1 {
@@ -73,7 +73,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 		_, err := conn.Exec(ctx, `INSERT INTO agree VALUES ($1, $2::int4, $3::int8, $4::numeric, $5::float4,
 			$6::float8, $7::text, $8::varchar, $9::char(6), $10::bool, $11::timestamptz, $12::timestamp,
 			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[], $18::text[],
-			$19::mood, $20::feeling, $21::mood[], $22::label, $23::small, $24::tags)`, vals...)
+			$19::mood, $20::feeling, $21::mood[], $22::label, $23::small, $24::tags, $25::time, $26::time[])`, vals...)
 		if err != nil {
 			t.Fatalf("insert %v: %v", vals, err)
 		}
@@ -143,7 +143,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 	// Filters checked whatever the seed, which must parse: enums and
 	// domains compare as their labels and base types.
 	fixed := []string{`{"e":{"_eq":"Happy"}}`, `{"fe":{"_in":["sad","é","nope"]}}`, `{"e":{"_istarts_with":"HA"}}`,
-		`{"e":{"_neq":"nope"}}`, `{"ea":{"_contains":"a b"}}`, `{"ds":{"_lt":"b"}}`, `{"di":{"_between":[-1,42]}}`, `{"dt":{"_ncontains":"a"}}`}
+		`{"e":{"_neq":"nope"}}`, `{"ea":{"_contains":"a b"}}`, `{"ds":{"_lt":"b"}}`, `{"di":{"_between":[-1,42]}}`, `{"dt":{"_ncontains":"a"}}`,
+		`{"tm":{"_gte":"12:00"}}`, `{"tms":{"_contains":"24:00"}}`}
 	for checked < nfilters {
 		fj, err := json.Marshal(g.filter(tbl, 0))
 		if checked < len(fixed) {
@@ -271,6 +272,17 @@ var (
 	moods    = []string{"sad", "ok", "Happy", "é", "a b"}
 )
 
+// clock is a random time of day, mostly near noon.
+func (g *gen) clock() string {
+	switch g.rnd.Intn(4) {
+	case 0:
+		return g.pick("00:00:00", "24:00:00", "23:59:59.999999", "12:00:00")
+	case 1:
+		return fmt.Sprintf("%02d:%02d:%02d", g.rnd.Intn(24), g.rnd.Intn(60), g.rnd.Intn(60))
+	}
+	return fmt.Sprintf("12:%02d:%02d.%06d", g.rnd.Intn(3), g.rnd.Intn(60), g.rnd.Intn(1000)*1000)
+}
+
 // cell is a random value (as SQL text) for a column of the agree table.
 func (g *gen) cell(col string) any {
 	if g.rnd.Intn(7) == 0 {
@@ -318,6 +330,10 @@ func (g *gen) cell(col string) any {
 		return g.pick("{}", "{sad}", "{ok,NULL}", `{Happy,"a b"}`, "{é,sad,ok}")
 	case "ds":
 		return g.text(4)
+	case "tm":
+		return g.clock()
+	case "tms":
+		return "{" + g.clock() + "," + g.clock() + "}"
 	case "di":
 		return g.pick("-100", "-1", "0", "1", "42", "100")
 	case "ta", "dt":
@@ -346,6 +362,8 @@ func (g *gen) constant(col string) any {
 	switch col {
 	case "i", "a", "di":
 		return num(g.pick(append(ints, "43", "-5", "2", "3")...))
+	case "tm", "tms":
+		return g.pick(g.clock(), g.clock()[:5], "24:00", " 12:00:00 ", "00:00:00.0000009")
 	case "e", "fe", "ea":
 		if g.rnd.Intn(3) == 0 {
 			return g.text(2) // mostly not a label
@@ -417,7 +435,7 @@ var (
 		"id": ordered, "i": ordered, "big": ordered, "n": ordered, "f4": ordered, "f8": ordered,
 		"s": textOps, "v": textOps, "c": textOps, "b": equalOps, "ts": ordered, "tl": ordered,
 		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": arrayOps, "ta": arrayOps,
-		"e": enumOps, "fe": enumOps, "ea": arrayOps, "ds": textOps, "di": ordered, "dt": arrayOps,
+		"e": enumOps, "fe": enumOps, "ea": arrayOps, "ds": textOps, "di": ordered, "dt": arrayOps, "tm": ordered, "tms": arrayOps,
 	}
 )
 

@@ -77,6 +77,9 @@ func elemEq(e []byte, k kind, v *value) bool {
 	case kUUID:
 		hi, lo, ok := parseUUID(in)
 		return str && ok && hi == v.u && lo == v.w
+	case kTime:
+		us, ok := parseClock(in)
+		return str && ok && us == v.i
 	case kTimestamptz, kTimestamp, kDate:
 		if !str {
 			return false

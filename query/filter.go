@@ -236,7 +236,7 @@ func (f *Filter) Match(r *Row) bool {
 // an order (bool, json) it returns 0 for equal and 1 otherwise.
 func (r *Row) cmp(c *cell, k kind, v *value) int {
 	switch k {
-	case kInt, kBool, kTimestamptz, kTimestamp, kDate:
+	case kInt, kBool, kTimestamptz, kTimestamp, kDate, kTime:
 		return cmp.Compare(c.i, v.i)
 	case kNumeric:
 		d, _ := parseDec(r.obj[c.a:c.b])

@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00", "m": "Happy", "ma": ["ok", null, "é"], "p": 12.50}`
+const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00", "m": "Happy", "ma": ["ok", null, "é"], "p": 12.50, "tm": "09:30:15.25"}`
 
-const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null, "m": null, "ma": null, "p": null}`
+const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null, "m": null, "ma": null, "p": null, "tm": null}`
 
 const rowAbsent = `{"id": 3}`
 
@@ -214,6 +214,14 @@ func TestMatch(t *testing.T) {
 		{"domain over numeric _gt", `{"p":{"_gt":12.4}}`, rowFull, true},
 		{"domain over numeric _eq", `{"p":{"_eq":"12.5"}}`, rowFull, true},
 
+		// times of day
+		{"time _gt", `{"tm":{"_gt":"09:30"}}`, rowFull, true},
+		{"time _lt", `{"tm":{"_lt":"09:30:15.26"}}`, rowFull, true},
+		{"time _eq", `{"tm":{"_eq":"09:30:15.250000"}}`, rowFull, true},
+		{"time _eq whole seconds", `{"tm":{"_eq":"09:30:15"}}`, rowFull, false},
+		{"time _between", `{"tm":{"_between":["09:00","24:00:00"]}}`, rowFull, true},
+		{"time NULL _lt", `{"tm":{"_lt":"23:00"}}`, rowNulls, false},
+
 		// logic
 		{"implicit AND of fields", `{"i":{"_eq":42},"b":{"_eq":true}}`, rowFull, true},
 		{"implicit AND fails", `{"i":{"_eq":42},"b":{"_eq":false}}`, rowFull, false},
@@ -274,6 +282,8 @@ func TestParseFilterErrors(t *testing.T) {
 		{"_contains on jsonb", `{"j":{"_contains":"x"}}`, "j", "_contains is not supported for type jsonb"},
 		{"_eq on bytea", `{"x":{"_eq":"a"}}`, "x", "not supported for type bytea"},
 		{"_empty on int", `{"i":{"_empty":true}}`, "i", "_empty is not supported for type int4"},
+		{"time not a time", `{"tm":{"_lt":"9am"}}`, "tm", "expects a time of day (HH:MM, HH:MM:SS or HH:MM:SS.ffffff)"},
+		{"time past the day", `{"tm":{"_lt":"24:00:01"}}`, "tm", "expects a time of day"},
 		{"_lt on enum", `{"m":{"_lt":"ok"}}`, "m", "_lt is not supported for type mood (an enum's labels compare as strings for equality and the string operators, not by order)"},
 		{"_between on enum", `{"m":{"_between":["a","b"]}}`, "m", "_between is not supported for type mood"},
 		{"enum _eq a boolean", `{"m":{"_eq":true}}`, "m", "expects a string (one of the enum's labels)"},

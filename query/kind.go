@@ -19,6 +19,7 @@ const (
 	kTimestamptz             // timestamptz: instants
 	kTimestamp               // timestamp: wall-clock times
 	kDate                    // date
+	kTime                    // time: times of day
 	kUUID                    // uuid
 	kJSONB                   // jsonb
 	kJSON                    // json: compared as jsonb
@@ -51,6 +52,8 @@ func kindOf(typ string) kind {
 		return kTimestamp
 	case "date":
 		return kDate
+	case "time":
+		return kTime
 	case "uuid":
 		return kUUID
 	case "jsonb":
@@ -74,7 +77,7 @@ func (k kind) isJSON() bool { return k == kJSONB || k == kJSON }
 // ordered reports whether _lt, _gt, _between and friends apply.
 func (k kind) ordered() bool {
 	switch k {
-	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kBpchar, kTimestamptz, kTimestamp, kDate, kUUID:
+	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kBpchar, kTimestamptz, kTimestamp, kDate, kTime, kUUID:
 		return true
 	}
 	return false
@@ -100,6 +103,8 @@ func (k kind) describe() string {
 		return "a timestamp (RFC 3339, e.g. 2026-01-02T03:04:05Z, or $NOW)"
 	case kDate:
 		return "a date (YYYY-MM-DD or $NOW)"
+	case kTime:
+		return "a time of day (HH:MM, HH:MM:SS or HH:MM:SS.ffffff)"
 	case kUUID:
 		return "a UUID"
 	case kJSONB, kJSON:
@@ -129,6 +134,8 @@ func (k kind) sqlType() string {
 		return "timestamp"
 	case kDate:
 		return "date"
+	case kTime:
+		return "time"
 	case kUUID:
 		return "uuid"
 	case kJSONB, kJSON:
@@ -140,7 +147,7 @@ func (k kind) sqlType() string {
 // elementOK reports whether _contains applies to arrays of this kind.
 func (k kind) elementOK() bool {
 	switch k {
-	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kEnum, kBool, kTimestamptz, kTimestamp, kDate, kUUID:
+	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kEnum, kBool, kTimestamptz, kTimestamp, kDate, kTime, kUUID:
 		return true
 	}
 	return false

@@ -205,6 +205,10 @@ func (r *Row) decode(col, a, b int) {
 		case "false":
 			c.i, c.st = 0, cellOK
 		}
+	case kTime:
+		if us, ok := parseClock(in); str && ok {
+			c.i, c.st = us, cellOK
+		}
 	case kTimestamptz, kTimestamp, kDate:
 		if !str {
 			return

@@ -133,40 +133,13 @@ func parseStamp(s []byte) (stamp, bool) {
 	}
 	p.days = daysFromCivil(y, mo, d)
 	if i < len(s) && (s[i] == 'T' || s[i] == 't' || s[i] == ' ') {
-		h, n := digits(s, i+1, 2)
-		if n != 2 || i+3 >= len(s) || s[i+3] != ':' {
+		us, next, ok := clock(s, i+1)
+		if !ok || us >= microsPerDay {
 			return p, false
 		}
-		mi, n := digits(s, i+4, 2)
-		if n != 2 {
-			return p, false
-		}
-		i += 6
-		var sec, frac int64
-		if i < len(s) && s[i] == ':' {
-			if sec, n = digits(s, i+1, 2); n != 2 {
-				return p, false
-			}
-			i += 3
-			if i < len(s) && s[i] == '.' {
-				i++
-				start := i
-				scale := int64(100_000)
-				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-					frac += int64(s[i]-'0') * scale // digits past microseconds are dropped
-					scale /= 10
-					i++
-				}
-				if i == start || i-start > 9 {
-					return p, false
-				}
-			}
-		}
-		if h > 23 || mi > 59 || sec > 59 {
-			return p, false
-		}
+		i = next
 		p.hasTime = true
-		p.micros = (h*3600+mi*60+sec)*microsPerSec + frac
+		p.micros = us
 		if i < len(s) && s[i] == ' ' {
 			i++
 		}
@@ -212,6 +185,58 @@ func parseStamp(s []byte) (stamp, bool) {
 }
 
 // digits reads up to max decimal digits at s[i].
+// clock reads a time of day, HH:MM[:SS[.fraction]], from s[i:] as
+// microseconds since midnight (digits past microseconds are dropped), and
+// returns where it ends. 24:00:00 is the end of the day, as in PostgreSQL.
+func clock(s []byte, i int) (us int64, next int, ok bool) {
+	h, n := digits(s, i, 2)
+	if n != 2 || i+2 >= len(s) || s[i+2] != ':' {
+		return 0, 0, false
+	}
+	mi, n := digits(s, i+3, 2)
+	if n != 2 {
+		return 0, 0, false
+	}
+	i += 5
+	var sec, frac int64
+	if i < len(s) && s[i] == ':' {
+		if sec, n = digits(s, i+1, 2); n != 2 {
+			return 0, 0, false
+		}
+		i += 3
+		if i < len(s) && s[i] == '.' {
+			i++
+			start := i
+			scale := int64(100_000)
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+				frac += int64(s[i]-'0') * scale
+				scale /= 10
+				i++
+			}
+			if i == start || i-start > 9 {
+				return 0, 0, false
+			}
+		}
+	}
+	us = (h*3600+mi*60+sec)*microsPerSec + frac
+	if h > 24 || mi > 59 || sec > 59 || us > microsPerDay {
+		return 0, 0, false
+	}
+	return us, i, true
+}
+
+// parseClock reads a whole time of day (see clock).
+func parseClock(s []byte) (int64, bool) {
+	us, next, ok := clock(s, 0)
+	return us, ok && next == len(s)
+}
+
+// formatClock writes a time of day as PostgreSQL reads it back exactly.
+func formatClock(us int64) string {
+	sec := us / microsPerSec
+	return fmt.Sprintf("%02d:%02d:%02d.%06d", sec/3600, sec/60%60, sec%60, us%microsPerSec)
+}
+
 func digits(s []byte, i, max int) (int64, int) {
 	var v int64
 	n := 0

@@ -118,6 +118,16 @@ func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null
 			return value{i: 1, arg: "true"}, false, nil
 		}
 		return value{i: 0, arg: "false"}, false, nil
+	case kTime:
+		s, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		us, ok := parseClock([]byte(strings.TrimSpace(s)))
+		if !ok {
+			return bad()
+		}
+		return value{i: us, arg: formatClock(us)}, false, nil
 	case kTimestamptz, kTimestamp, kDate:
 		s, ok := v.(string)
 		if !ok {
