@@ -27,13 +27,13 @@ type sdkClient struct {
 	next int // index of the first stdout line not yet consumed
 }
 
-func startSDK(t *testing.T, url, authMode, token string) *sdkClient {
+func startSDK(t *testing.T, url, authMode, token string, env ...string) *sdkClient {
 	t.Helper()
 	dir := filepath.Join(repoRoot(t), "e2e", "node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@directus", "sdk")); err != nil {
 		t.Fatalf("@directus/sdk is not installed: run `make deps` (npm ci in e2e/node): %v", err)
 	}
-	env := cleanEnv("PGFEED_URL="+url, "PGFEED_AUTH_MODE="+authMode, "PGFEED_TOKEN="+token)
+	env = cleanEnv(append([]string{"PGFEED_URL=" + url, "PGFEED_AUTH_MODE=" + authMode, "PGFEED_TOKEN=" + token}, env...)...)
 	return &sdkClient{t: t, p: startProc(t, env, dir, "node", "sdk_client.mjs")}
 }
 
@@ -186,5 +186,34 @@ func TestDirectusSDK(t *testing.T) {
 				t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
 			}
 		})
+	}
+}
+
+// TestDirectusSDKBackToBack checks the README's advice for Node: with the
+// ws package delivering one frame per tick (allowSynchronousEvents off), the
+// SDK's subscription generator yields every event of a transaction, though
+// pgfeed sends them back to back.
+func TestDirectusSDKBackToBack(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	s := startServer(t, u, "--auth-mode", "public")
+	s.waitReady(t)
+	c := startSDK(t, s.httpURL(), "public", "", "PGFEED_PACED=1")
+	c.expect("open", func(l sdkLine) bool { return l.Kind == "open" })
+	jsonEqual(t, "init data", c.expectEvent("message", "init"), `[]`)
+
+	storetest.Exec(t, u, `BEGIN;
+		INSERT INTO messages (text) VALUES ('one');
+		INSERT INTO messages (text) VALUES ('two');
+		UPDATE messages SET text = 'three' WHERE id = 1;
+		DELETE FROM messages WHERE id = 2;
+		COMMIT`)
+	jsonEqual(t, "first create", c.expectEvent("message", "create"), `[{"id":1,"text":"one"}]`)
+	jsonEqual(t, "second create", c.expectEvent("message", "create"), `[{"id":2,"text":"two"}]`)
+	jsonEqual(t, "update", c.expectEvent("message", "update"), `[{"id":1,"text":"three"}]`)
+	jsonEqual(t, "delete", c.expectEvent("message", "delete"), `[2]`)
+	c.command("exit")
+	if code := c.p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
 	}
 }

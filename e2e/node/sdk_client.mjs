@@ -4,10 +4,22 @@
 // commands ("unsubscribe", "exit") from stdin.
 //
 // Environment: PGFEED_URL (http://host:port), PGFEED_AUTH_MODE (public or
-// handshake), PGFEED_TOKEN (an access token, for handshake).
+// handshake), PGFEED_TOKEN (an access token, for handshake), PGFEED_PACED
+// (set: the WebSocket the README recommends for Node, below).
 import { createDirectus, realtime, staticToken } from "@directus/sdk";
-import WebSocket from "ws";
+import WS from "ws";
 import readline from "node:readline";
+
+// By default ws delivers every frame of one network read in the same tick,
+// and the SDK's subscription generator, which listens only while it waits
+// for the next message, then misses all but the first; with
+// allowSynchronousEvents off, ws delivers one frame per tick.
+class PacedWebSocket extends WS {
+  constructor(url, protocols, options) {
+    super(url, protocols, { ...options, allowSynchronousEvents: false });
+  }
+}
+const WebSocket = process.env.PGFEED_PACED ? PacedWebSocket : WS;
 
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
