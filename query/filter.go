@@ -208,26 +208,29 @@ func (f *Filter) Match(r *Row) bool {
 		return bytesContains(s, p)
 	case opNcontains:
 		return !bytesContains(s, p)
-	case opIcontains:
-		return foldContains(s, p, f.ascii)
-	case opNicontains:
-		return !foldContains(s, p, f.ascii)
+	case opIcontains, opNicontains:
+		if f.ascii {
+			return asciiContains(s, p) == (f.op == opIcontains)
+		}
+		return foldContains(s, p) == (f.op == opIcontains)
 	case opStarts:
 		return len(s) >= len(p) && string(s[:len(p)]) == p
 	case opNstarts:
 		return !(len(s) >= len(p) && string(s[:len(p)]) == p)
-	case opIstarts:
-		return foldPrefix(s, p, f.ascii) >= 0
-	case opNistarts:
-		return foldPrefix(s, p, f.ascii) < 0
+	case opIstarts, opNistarts:
+		if f.ascii {
+			return asciiPrefix(s, p) == (f.op == opIstarts)
+		}
+		return (foldPrefix(s, p) >= 0) == (f.op == opIstarts)
 	case opEnds:
 		return len(s) >= len(p) && string(s[len(s)-len(p):]) == p
 	case opNends:
 		return !(len(s) >= len(p) && string(s[len(s)-len(p):]) == p)
-	case opIends:
-		return foldSuffix(s, p, f.ascii)
-	case opNiends:
-		return !foldSuffix(s, p, f.ascii)
+	case opIends, opNiends:
+		if f.ascii {
+			return (len(s) >= len(p) && asciiPrefix(s[len(s)-len(p):], p)) == (f.op == opIends)
+		}
+		return foldSuffix(s, p) == (f.op == opIends)
 	}
 	return false
 }
@@ -320,7 +323,7 @@ func bytesContains(s []byte, p string) bool {
 
 // foldPrefix returns the length of the prefix of s matching the lower-cased
 // pattern p, or -1.
-func foldPrefix(s []byte, p string, ascii bool) int {
+func foldPrefix(s []byte, p string) int {
 	j := 0
 	for _, pr := range p {
 		if j >= len(s) {
@@ -330,7 +333,7 @@ func foldPrefix(s []byte, p string, ascii bool) int {
 		if r >= utf8.RuneSelf {
 			r, n = utf8.DecodeRune(s[j:])
 		}
-		if lower(r, ascii) != pr {
+		if lower(r) != pr {
 			return -1
 		}
 		j += n
@@ -338,7 +341,7 @@ func foldPrefix(s []byte, p string, ascii bool) int {
 	return j
 }
 
-func foldContains(s []byte, p string, ascii bool) bool {
+func foldContains(s []byte, p string) bool {
 	if len(p) == 0 {
 		return true
 	}
@@ -352,14 +355,14 @@ func foldContains(s []byte, p string, ascii bool) bool {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			if c == p0 && foldPrefix(s[i:], p, ascii) >= 0 {
+			if c == p0 && foldPrefix(s[i:], p) >= 0 {
 				return true
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(s[i:])
-		if (p0 >= utf8.RuneSelf || (!ascii && foldsToASCII(r))) && foldPrefix(s[i:], p, ascii) >= 0 {
+		if (p0 >= utf8.RuneSelf || foldsToASCII(r)) && foldPrefix(s[i:], p) >= 0 {
 			return true
 		}
 		i += n
@@ -371,7 +374,7 @@ func foldContains(s []byte, p string, ascii bool) bool {
 // (TestFoldsToASCII checks the list against the whole Unicode table).
 func foldsToASCII(r rune) bool { return r == '\u0130' || r == '\u212A' }
 
-func foldSuffix(s []byte, p string, ascii bool) bool {
+func foldSuffix(s []byte, p string) bool {
 	n := utf8.RuneCountInString(p)
 	i := len(s)
 	for ; n > 0 && i > 0; n-- {
@@ -381,27 +384,55 @@ func foldSuffix(s []byte, p string, ascii bool) bool {
 	if n > 0 {
 		return false
 	}
-	return foldPrefix(s[i:], p, ascii) == len(s)-i
+	return foldPrefix(s[i:], p) == len(s)-i
 }
 
-// lower lower-cases r, or only an ASCII letter when ascii is set.
-func lower(r rune, ascii bool) rune {
+func lower(r rune) rune {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
 		}
 		return r
 	}
-	if ascii {
-		return r
-	}
 	return unicode.ToLower(r)
 }
 
+// lowerString lower-cases s, or only its ASCII letters when ascii is set.
 func lowerString(s string, ascii bool) string {
 	var b []byte
 	for _, r := range s {
-		b = utf8.AppendRune(b, lower(r, ascii))
+		if !ascii || r < utf8.RuneSelf {
+			r = lower(r)
+		}
+		b = utf8.AppendRune(b, r)
 	}
 	return string(b)
+}
+
+// asciiPrefix reports whether s starts with the pattern p, lower-cased as
+// lowerString(p, true) does, folding s's ASCII letters only: bytes of
+// other characters compare as they are.
+func asciiPrefix(s []byte, p string) bool {
+	if len(s) < len(p) {
+		return false
+	}
+	for j := 0; j < len(p); j++ {
+		c := s[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[j] {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiContains(s []byte, p string) bool {
+	for i := 0; i+len(p) <= len(s); i++ {
+		if asciiPrefix(s[i:], p) {
+			return true
+		}
+	}
+	return false
 }

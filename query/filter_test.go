@@ -335,7 +335,7 @@ func TestParseFilterErrors(t *testing.T) {
 
 func TestFoldsToASCII(t *testing.T) {
 	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
-		if got, want := foldsToASCII(r), lower(r, false) < utf8.RuneSelf; got != want {
+		if got, want := foldsToASCII(r), lower(r) < utf8.RuneSelf; got != want {
 			t.Errorf("foldsToASCII(%U) = %v, want %v", r, got, want)
 		}
 	}
