@@ -184,7 +184,6 @@ func parseStamp(s []byte) (stamp, bool) {
 	return p, i == len(s)
 }
 
-// digits reads up to max decimal digits at s[i].
 // clock reads a time of day, HH:MM[:SS[.fraction]], from s[i:] as
 // microseconds since midnight (digits past microseconds are dropped), and
 // returns where it ends. 24:00:00 is the end of the day, as in PostgreSQL.
@@ -237,6 +236,7 @@ func formatClock(us int64) string {
 	return fmt.Sprintf("%02d:%02d:%02d.%06d", sec/3600, sec/60%60, sec%60, us%microsPerSec)
 }
 
+// digits reads up to max decimal digits at s[i].
 func digits(s []byte, i, max int) (int64, int) {
 	var v int64
 	n := 0
