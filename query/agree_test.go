@@ -27,7 +27,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 	ctx := context.Background()
 	u := storetest.NewMigratedDB(t)
 	// The enum's labels are declared out of their text order.
-	storetest.Exec(t, u, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'Happy', 'é', 'a b');
+	storetest.Exec(t, u, `CREATE EXTENSION citext;
+		CREATE TYPE mood AS ENUM ('sad', 'ok', 'Happy', 'é', 'a b');
 		CREATE DOMAIN label AS text CHECK (VALUE <> 'forbidden');
 		CREATE DOMAIN small AS int4 CHECK (VALUE BETWEEN -100 AND 100);
 		CREATE DOMAIN feeling AS mood;
@@ -36,7 +37,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 		id int PRIMARY KEY, i int4, big int8, n numeric, f4 float4, f8 float8,
 		s text, v varchar(20), c char(6), b bool, ts timestamptz, tl timestamp,
 		d date, u uuid, j jsonb, jj json, a int4[], ta text[],
-		e mood, fe feeling, ea mood[], ds label, di small, dt tags, tm time, tms time[])`)
+		e mood, fe feeling, ea mood[], ds label, di small, dt tags, tm time, tms time[], ci citext)`)
 	storetest.Exec(t, u, `SELECT pgfeed.track('agree')`)
 	tables, err := storetest.Open(t, u).Tables(ctx)
 	if err != nil || len(tables) != 1 {
@@ -73,7 +74,7 @@ func TestAgreeWithPostgres(t *testing.T) {
 		_, err := conn.Exec(ctx, `INSERT INTO agree VALUES ($1, $2::int4, $3::int8, $4::numeric, $5::float4,
 			$6::float8, $7::text, $8::varchar, $9::char(6), $10::bool, $11::timestamptz, $12::timestamp,
 			$13::date, $14::uuid, $15::jsonb, $16::json, $17::int4[], $18::text[],
-			$19::mood, $20::feeling, $21::mood[], $22::label, $23::small, $24::tags, $25::time, $26::time[])`, vals...)
+			$19::mood, $20::feeling, $21::mood[], $22::label, $23::small, $24::tags, $25::time, $26::time[], $27::citext)`, vals...)
 		if err != nil {
 			t.Fatalf("insert %v: %v", vals, err)
 		}
@@ -144,7 +145,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 	// domains compare as their labels and base types.
 	fixed := []string{`{"e":{"_eq":"Happy"}}`, `{"fe":{"_in":["sad","é","nope"]}}`, `{"e":{"_istarts_with":"HA"}}`,
 		`{"e":{"_neq":"nope"}}`, `{"ea":{"_contains":"a b"}}`, `{"ds":{"_lt":"b"}}`, `{"di":{"_between":[-1,42]}}`, `{"dt":{"_ncontains":"a"}}`,
-		`{"tm":{"_gte":"12:00"}}`, `{"tms":{"_contains":"24:00"}}`}
+		`{"tm":{"_gte":"12:00"}}`, `{"tms":{"_contains":"24:00"}}`,
+		`{"ci":{"_eq":"ÉB"}}`, `{"ci":{"_starts_with":"a"}}`, `{"ci":{"_lt":"b"}}`}
 	for checked < nfilters {
 		fj, err := json.Marshal(g.filter(tbl, 0))
 		if checked < len(fixed) {
@@ -297,7 +299,7 @@ func (g *gen) cell(col string) any {
 		return g.pick(numerics...)
 	case "f4", "f8":
 		return g.pick(floats...)
-	case "s", "v":
+	case "s", "v", "ci":
 		return g.text(6)
 	case "c":
 		return g.text(3) + g.pick("", " ", "  ")
@@ -377,7 +379,7 @@ func (g *gen) constant(col string) any {
 		return num(g.pick(append(numerics, "1.2e29", "1.23456789012345678901234567890123456789e29", "1.49999999999999999999999")...))
 	case "f4", "f8":
 		return num(g.pick(append(floats, "1.1000000238418579", "2.4999999999999996", "1e39")...))
-	case "s", "v", "c", "ds":
+	case "s", "v", "c", "ds", "ci":
 		if g.rnd.Intn(15) == 0 {
 			return "$CURRENT_USER"
 		}
@@ -435,7 +437,7 @@ var (
 		"id": ordered, "i": ordered, "big": ordered, "n": ordered, "f4": ordered, "f8": ordered,
 		"s": textOps, "v": textOps, "c": textOps, "b": equalOps, "ts": ordered, "tl": ordered,
 		"d": ordered, "u": ordered, "j": equalOps, "jj": equalOps, "a": arrayOps, "ta": arrayOps,
-		"e": enumOps, "fe": enumOps, "ea": arrayOps, "ds": textOps, "di": ordered, "dt": arrayOps, "tm": ordered, "tms": arrayOps,
+		"e": enumOps, "fe": enumOps, "ea": arrayOps, "ds": textOps, "di": ordered, "dt": arrayOps, "tm": ordered, "tms": arrayOps, "ci": textOps,
 	}
 )
 
@@ -452,7 +454,7 @@ func (g *gen) filter(tbl *query.Table, depth int) map[string]any {
 	for n := 1 + g.rnd.Intn(2); n > 0; n-- {
 		col := tbl.Columns[g.rnd.Intn(len(tbl.Columns))].Name
 		if g.rnd.Intn(3) == 0 { // text has the most operators
-			col = g.pick("s", "v", "c")
+			col = g.pick("s", "v", "c", "ci")
 		}
 		op := g.pick(opsByName[col]...)
 		var v any

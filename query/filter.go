@@ -53,7 +53,7 @@ type Filter struct {
 	col   int
 	field string
 	elem  kind // element kind of an array column (_contains)
-	ascii bool // case-insensitive operators fold ASCII letters only (Table.FoldASCII)
+	ascii bool // case folding (the _i... operators, citext) is of ASCII letters only (Table.FoldASCII)
 	kids  []*Filter
 	vals  []value
 }
@@ -169,28 +169,28 @@ func (f *Filter) Match(r *Row) bool {
 	}
 	switch f.op {
 	case opEq:
-		return r.cmp(c, f.kind, &f.vals[0]) == 0
+		return r.cmp(c, f, &f.vals[0]) == 0
 	case opNeq:
-		return r.cmp(c, f.kind, &f.vals[0]) != 0
+		return r.cmp(c, f, &f.vals[0]) != 0
 	case opLt:
-		return r.cmp(c, f.kind, &f.vals[0]) < 0
+		return r.cmp(c, f, &f.vals[0]) < 0
 	case opLte:
-		return r.cmp(c, f.kind, &f.vals[0]) <= 0
+		return r.cmp(c, f, &f.vals[0]) <= 0
 	case opGt:
-		return r.cmp(c, f.kind, &f.vals[0]) > 0
+		return r.cmp(c, f, &f.vals[0]) > 0
 	case opGte:
-		return r.cmp(c, f.kind, &f.vals[0]) >= 0
+		return r.cmp(c, f, &f.vals[0]) >= 0
 	case opIn, opNin:
 		for i := range f.vals {
-			if r.cmp(c, f.kind, &f.vals[i]) == 0 {
+			if r.cmp(c, f, &f.vals[i]) == 0 {
 				return f.op == opIn
 			}
 		}
 		return f.op == opNin
 	case opBetween:
-		return r.cmp(c, f.kind, &f.vals[0]) >= 0 && r.cmp(c, f.kind, &f.vals[1]) <= 0
+		return r.cmp(c, f, &f.vals[0]) >= 0 && r.cmp(c, f, &f.vals[1]) <= 0
 	case opNbetween:
-		return r.cmp(c, f.kind, &f.vals[0]) < 0 || r.cmp(c, f.kind, &f.vals[1]) > 0
+		return r.cmp(c, f, &f.vals[0]) < 0 || r.cmp(c, f, &f.vals[1]) > 0
 	}
 	if f.kind == kArray {
 		// As SQL's v = ANY(array): true if an element equals v, else
@@ -237,8 +237,8 @@ func (f *Filter) Match(r *Row) bool {
 
 // cmp compares a cell with a constant of the same kind. For kinds without
 // an order (bool, json) it returns 0 for equal and 1 otherwise.
-func (r *Row) cmp(c *cell, k kind, v *value) int {
-	switch k {
+func (r *Row) cmp(c *cell, f *Filter, v *value) int {
+	switch k := f.kind; k {
 	case kInt, kBool, kTimestamptz, kTimestamp, kDate, kTime:
 		return cmp.Compare(c.i, v.i)
 	case kNumeric:
@@ -248,6 +248,8 @@ func (r *Row) cmp(c *cell, k kind, v *value) int {
 		return cmpFloat(c.f, v.f)
 	case kText, kTextCast, kBpchar, kEnum:
 		return bytesCompare(r.text(c), v.s)
+	case kCitext:
+		return foldCompare(r.text(c), v.s, f.ascii)
 	case kUUID:
 		if c.u != v.u {
 			return cmp.Compare(c.u, v.u)
@@ -407,6 +409,33 @@ func lowerString(s string, ascii bool) string {
 		b = utf8.AppendRune(b, r)
 	}
 	return string(b)
+}
+
+// foldCompare compares s, lower-cased as lowerString(s, ascii) would, with
+// the lower-cased p, in byte order (which is code point order), without
+// lower-casing s into a copy.
+func foldCompare(s []byte, p string, ascii bool) int {
+	j := 0
+	for _, pr := range p {
+		if j >= len(s) {
+			return -1
+		}
+		r, n := rune(s[j]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(s[j:])
+		}
+		if !ascii || r < utf8.RuneSelf {
+			r = lower(r)
+		}
+		if r != pr {
+			return cmp.Compare(r, pr)
+		}
+		j += n
+	}
+	if j < len(s) {
+		return 1
+	}
+	return 0
 }
 
 // asciiPrefix reports whether s starts with the pattern p, lower-cased as

@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00", "m": "Happy", "ma": ["ok", null, "é"], "p": 12.50, "tm": "09:30:15.25"}`
+const rowFull = `{"a": [1, 2], "b": true, "c": "ab  ", "d": "2026-01-02", "i": 42, "j": {"k": [1, 2.50], "z": null}, "n": 123456789012345678901234567890.5, "s": "Hello, Wörld ΣΑΣ", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "v": "x\"y\\z", "x": "\\x0102", "f4": 1.1, "f8": 2.5, "id": 1, "jj": [1, "a"], "tl": "2026-01-02T03:04:05", "ts": "2026-01-02T05:04:05.5+02:00", "m": "Happy", "ma": ["ok", null, "é"], "p": 12.50, "tm": "09:30:15.25", "ci": "Straße ÉCLAIR"}`
 
-const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null, "m": null, "ma": null, "p": null, "tm": null}`
+const rowNulls = `{"a": null, "b": null, "c": null, "d": null, "i": null, "j": null, "n": null, "s": null, "u": null, "v": null, "x": null, "f4": null, "f8": null, "id": 2, "jj": null, "tl": null, "ts": null, "m": null, "ma": null, "p": null, "tm": null, "ci": null}`
 
 const rowAbsent = `{"id": 3}`
 
@@ -213,6 +213,17 @@ func TestMatch(t *testing.T) {
 		{"enum array _ncontains", `{"ma":{"_ncontains":"Happy"}}`, rowFull, false},
 		{"domain over numeric _gt", `{"p":{"_gt":12.4}}`, rowFull, true},
 		{"domain over numeric _eq", `{"p":{"_eq":"12.5"}}`, rowFull, true},
+
+		// citext ignores case, in every comparison
+		{"citext _eq", `{"ci":{"_eq":"straße éclair"}}`, rowFull, true},
+		{"citext _eq other", `{"ci":{"_eq":"strasse éclair"}}`, rowFull, false},
+		{"citext _neq", `{"ci":{"_neq":"STRASSE ÉCLAIR"}}`, rowFull, true},
+		{"citext _in", `{"ci":{"_in":["x","STRAßE éclair"]}}`, rowFull, true},
+		{"citext _lt folded", `{"ci":{"_lt":"t"}}`, rowFull, true},
+		{"citext _gt folded", `{"ci":{"_gt":"T"}}`, rowFull, false},
+		{"citext _contains", `{"ci":{"_contains":"éCl"}}`, rowFull, true},
+		{"citext _starts_with", `{"ci":{"_starts_with":"STR"}}`, rowFull, true},
+		{"citext _nends_with", `{"ci":{"_nends_with":"Clair"}}`, rowFull, false},
 
 		// times of day
 		{"time _gt", `{"tm":{"_gt":"09:30"}}`, rowFull, true},

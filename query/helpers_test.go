@@ -13,7 +13,7 @@ var testTable = &Table{
 		"id", "int8", "i", "int4", "n", "numeric", "f4", "float4", "f8", "float8",
 		"s", "text", "v", "varchar", "c", "bpchar", "b", "bool",
 		"ts", "timestamptz", "tl", "timestamp", "d", "date", "u", "uuid",
-		"j", "jsonb", "jj", "json", "a", "_int4", "x", "bytea", "tm", "time"),
+		"j", "jsonb", "jj", "json", "a", "_int4", "x", "bytea", "tm", "time", "ci", "citext"),
 		Column{Name: "m", Type: "mood", Base: "anyenum"}, Column{Name: "ma", Type: "_mood", Base: "_anyenum"},
 		Column{Name: "p", Type: "price", Base: "numeric"}),
 }

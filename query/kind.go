@@ -12,7 +12,8 @@ const (
 	kFloat4                  // float4
 	kFloat8                  // float8
 	kText                    // text
-	kTextCast                // varchar, name, citext: compared as text
+	kTextCast                // varchar, name: compared as text
+	kCitext                  // citext: compared as text with case folded, as citext does
 	kBpchar                  // bpchar: compared as text without trailing spaces
 	kEnum                    // an enum: compared as its label, never by order
 	kBool                    // bool
@@ -38,8 +39,10 @@ func kindOf(typ string) kind {
 		return kFloat8
 	case "text":
 		return kText
-	case "varchar", "name", "citext":
+	case "varchar", "name":
 		return kTextCast
+	case "citext":
+		return kCitext
 	case "bpchar":
 		return kBpchar
 	case "anyenum":
@@ -71,13 +74,15 @@ func kindOf(typ string) kind {
 // string too: equality and the string operators hold as for text, but its
 // order (the labels' order of declaration) is not the strings' order, so an
 // enum is not ordered.
-func (k kind) isText() bool { return k == kText || k == kTextCast || k == kBpchar || k == kEnum }
+func (k kind) isText() bool {
+	return k == kText || k == kTextCast || k == kCitext || k == kBpchar || k == kEnum
+}
 func (k kind) isJSON() bool { return k == kJSONB || k == kJSON }
 
 // ordered reports whether _lt, _gt, _between and friends apply.
 func (k kind) ordered() bool {
 	switch k {
-	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kBpchar, kTimestamptz, kTimestamp, kDate, kTime, kUUID:
+	case kInt, kNumeric, kFloat4, kFloat8, kText, kTextCast, kCitext, kBpchar, kTimestamptz, kTimestamp, kDate, kTime, kUUID:
 		return true
 	}
 	return false
@@ -93,7 +98,7 @@ func (k kind) describe() string {
 		return "an integer"
 	case kNumeric, kFloat4, kFloat8:
 		return "a number"
-	case kText, kTextCast, kBpchar:
+	case kText, kTextCast, kCitext, kBpchar:
 		return "a string"
 	case kEnum:
 		return "a string (one of the enum's labels)"
@@ -124,7 +129,7 @@ func (k kind) sqlType() string {
 		return "float4"
 	case kFloat8:
 		return "float8"
-	case kText, kTextCast, kBpchar, kEnum:
+	case kText, kTextCast, kCitext, kBpchar, kEnum:
 		return "text"
 	case kBool:
 		return "boolean"

@@ -193,6 +193,11 @@ func (p *parser) object(m map[string]any, depth int) (*Filter, error) {
 	return &Filter{op: opAnd, kids: kids}, nil
 }
 
+// caseless gives the case-insensitive string operators, which citext's
+// string operators are.
+var caseless = map[op]op{opContains: opIcontains, opNcontains: opNicontains, opStarts: opIstarts,
+	opNstarts: opNistarts, opEnds: opIends, opNends: opNiends}
+
 // condition compiles one operator applied to column col.
 func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 	c := p.t.Columns[col]
@@ -208,7 +213,10 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		}
 		return nil, errorf(field, "nested relational filters are not supported (%q is not an operator)", name)
 	}
-	f := &Filter{op: o, kind: k, col: col, field: field}
+	if ci, ok := caseless[o]; ok && k == kCitext { // citext's LIKE ignores case, as its = does
+		o = ci
+	}
+	f := &Filter{op: o, kind: k, col: col, field: field, ascii: p.t.FoldASCII}
 	switch o {
 	case opNull, opNnull, opEmpty, opNempty:
 		b, ok := boolValue(v)
@@ -304,7 +312,6 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		switch o {
 		case opIcontains, opNicontains, opIstarts, opNistarts, opIends, opNiends:
 			val.s = lowerString(s, p.t.FoldASCII)
-			f.ascii = p.t.FoldASCII
 		}
 		f.vals = []value{val}
 		return f, nil

@@ -178,7 +178,7 @@ func (r *Row) decode(col, a, b int) {
 		if f, ok := parseFloat(v, k); ok {
 			c.f, c.st = f, cellOK
 		}
-	case kText, kTextCast, kBpchar, kEnum:
+	case kText, kTextCast, kCitext, kBpchar, kEnum:
 		if !str {
 			return
 		}

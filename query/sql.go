@@ -12,7 +12,8 @@ import (
 // as TRUE.
 //
 // Agreement with Match rests on: text compared under COLLATE "C" (byte
-// order, as Go compares); bpchar, varchar, name and citext compared as text;
+// order, as Go compares); bpchar, varchar and name compared as text, citext
+// as text lower-cased;
 // json compared as jsonb, and a JSON null in a json/jsonb column taken as
 // NULL (row_to_json cannot tell the two apart); case-insensitive operators
 // lower-casing under COLLATE "C.utf8", or "C" to fold ASCII letters only
@@ -59,13 +60,21 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 	ref := "t." + quoteIdent(f.field)
 	raw := ref // the column as text or jsonb
 	switch f.kind {
-	case kTextCast, kBpchar, kEnum:
+	case kTextCast, kCitext, kBpchar, kEnum:
 		raw = "(" + ref + ")::text"
 	case kJSON:
 		raw = "(" + ref + ")::jsonb"
 	}
+	foldCollation := `"C.utf8"`
+	if f.ascii {
+		foldCollation = `"C"`
+	}
+	folded := func(s string) string { return "lower(" + s + " COLLATE " + foldCollation + ")" }
 	col := raw // the column as compared
-	if f.kind.isText() {
+	switch {
+	case f.kind == kCitext: // lower-cased, as its constants are
+		col = folded(raw) + ` COLLATE "C"`
+	case f.kind.isText():
 		col = raw + ` COLLATE "C"`
 	}
 	jsonNull := ""
@@ -95,11 +104,6 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 		}
 		return "(" + s + " AND " + jsonNull + " <> 'null')"
 	}
-	foldCollation := `"C.utf8"`
-	if f.ascii {
-		foldCollation = `"C"`
-	}
-	folded := func(s string) string { return "lower(" + s + " COLLATE " + foldCollation + ")" }
 	cmp := func(o string) string { return col + " " + o + " " + param(&f.vals[0]) }
 	var s string
 	switch f.op {

@@ -31,8 +31,9 @@ type Table struct {
 	Key        []string // primary key columns, in key order
 	Columns    []Column // every column, in table order
 	// FoldASCII makes the case-insensitive operators (_icontains and
-	// friends) fold ASCII letters only, for a database without the C.utf8
-	// collation that folding every letter alike in SQL needs.
+	// friends) and citext's comparisons fold ASCII letters only, for a
+	// database without the C.utf8 collation that folding every letter
+	// alike in SQL needs.
 	FoldASCII bool
 }
 

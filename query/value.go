@@ -100,13 +100,16 @@ func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null
 			arg = "-Infinity"
 		}
 		return value{f: f, arg: arg}, false, nil
-	case kText, kTextCast, kBpchar, kEnum:
+	case kText, kTextCast, kCitext, kBpchar, kEnum:
 		s, ok := textValue(v)
 		if !ok {
 			return bad()
 		}
 		if strings.IndexByte(s, 0) >= 0 {
 			return value{}, false, errorf(field, "%s: strings cannot contain NUL characters", name)
+		}
+		if k == kCitext { // compared lower-cased, here and in SQL
+			s = lowerString(s, p.t.FoldASCII)
 		}
 		return value{s: s, arg: s}, false, nil
 	case kBool:
