@@ -326,21 +326,38 @@ func bytesContains(s []byte, p string) bool {
 // foldPrefix returns the length of the prefix of s matching the lower-cased
 // pattern p, or -1.
 func foldPrefix(s []byte, p string) int {
+	if j, c := foldWalk(s, p, false); c == 0 {
+		return j
+	}
+	return -1
+}
+
+// foldWalk compares s, lower-cased as lowerString(s, ascii) would (without
+// the copy), with the lower-cased p, character by character, until p ends or
+// they differ. It returns where in s it stopped, and how the two compare
+// there: 0 where all of p matched, else as the differing characters (code
+// points, so byte order), -1 where s ended first.
+func foldWalk(s []byte, p string, ascii bool) (int, int) {
 	j := 0
 	for _, pr := range p {
 		if j >= len(s) {
-			return -1
+			return j, -1
 		}
 		r, n := rune(s[j]), 1
 		if r >= utf8.RuneSelf {
 			r, n = utf8.DecodeRune(s[j:])
+			if !ascii {
+				r = unicode.ToLower(r)
+			}
+		} else if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
 		}
-		if lower(r) != pr {
-			return -1
+		if r != pr {
+			return j, cmp.Compare(r, pr)
 		}
 		j += n
 	}
-	return j
+	return j, 0
 }
 
 func foldContains(s []byte, p string) bool {
@@ -412,30 +429,13 @@ func lowerString(s string, ascii bool) string {
 }
 
 // foldCompare compares s, lower-cased as lowerString(s, ascii) would, with
-// the lower-cased p, in byte order (which is code point order), without
-// lower-casing s into a copy.
+// the lower-cased p, in byte order.
 func foldCompare(s []byte, p string, ascii bool) int {
-	j := 0
-	for _, pr := range p {
-		if j >= len(s) {
-			return -1
-		}
-		r, n := rune(s[j]), 1
-		if r >= utf8.RuneSelf {
-			r, n = utf8.DecodeRune(s[j:])
-		}
-		if !ascii || r < utf8.RuneSelf {
-			r = lower(r)
-		}
-		if r != pr {
-			return cmp.Compare(r, pr)
-		}
-		j += n
-	}
-	if j < len(s) {
+	j, c := foldWalk(s, p, ascii)
+	if c == 0 && j < len(s) {
 		return 1
 	}
-	return 0
+	return c
 }
 
 // asciiPrefix reports whether s starts with the pattern p, lower-cased as
