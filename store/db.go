@@ -144,13 +144,18 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 	return db, nil
 }
 
-// setSQL returns the statements that SET settings, and extra over them, in
-// name order.
+// setSQL returns the statements that SET settings, and extra over them:
+// statement_timeout first, so that the database's or role's own limit
+// covers no more than that one statement, then in name order.
 func setSQL(settings, extra map[string]string) string {
 	all := maps.Clone(settings)
 	maps.Copy(all, extra)
+	names := slices.Sorted(maps.Keys(all))
+	if i := slices.Index(names, "statement_timeout"); i > 0 {
+		names = slices.Insert(slices.Delete(names, i, i+1), 0, "statement_timeout")
+	}
 	var b strings.Builder
-	for _, name := range slices.Sorted(maps.Keys(all)) {
+	for _, name := range names {
 		fmt.Fprintf(&b, "SET %s = '%s'; ", name, strings.ReplaceAll(all[name], "'", "''"))
 	}
 	return b.String()
