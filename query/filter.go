@@ -209,28 +209,19 @@ func (f *Filter) Match(r *Row) bool {
 	case opNcontains:
 		return !bytesContains(s, p)
 	case opIcontains, opNicontains:
-		if f.ascii {
-			return asciiContains(s, p) == (f.op == opIcontains)
-		}
-		return foldContains(s, p) == (f.op == opIcontains)
+		return foldContains(s, p, f.ascii) == (f.op == opIcontains)
 	case opStarts:
 		return len(s) >= len(p) && string(s[:len(p)]) == p
 	case opNstarts:
 		return !(len(s) >= len(p) && string(s[:len(p)]) == p)
 	case opIstarts, opNistarts:
-		if f.ascii {
-			return asciiPrefix(s, p) == (f.op == opIstarts)
-		}
-		return (foldPrefix(s, p) >= 0) == (f.op == opIstarts)
+		return (foldPrefix(s, p, f.ascii) >= 0) == (f.op == opIstarts)
 	case opEnds:
 		return len(s) >= len(p) && string(s[len(s)-len(p):]) == p
 	case opNends:
 		return !(len(s) >= len(p) && string(s[len(s)-len(p):]) == p)
 	case opIends, opNiends:
-		if f.ascii {
-			return (len(s) >= len(p) && asciiPrefix(s[len(s)-len(p):], p)) == (f.op == opIends)
-		}
-		return foldSuffix(s, p) == (f.op == opIends)
+		return foldSuffix(s, p, f.ascii) == (f.op == opIends)
 	}
 	return false
 }
@@ -321,12 +312,12 @@ func bytesContains(s []byte, p string) bool {
 // (final sigma is not special, ß does not become ss). The database needs the
 // "C.utf8" collation (glibc 2.35+ and Debian systems have it); where it has
 // none (Table.FoldASCII), both sides fold ASCII letters only: lower() under
-// COLLATE "C", and ascii here. Patterns are lower-cased once at parse time.
+// COLLATE "C", and with ascii set here. Patterns are lower-cased once at parse time.
 
 // foldPrefix returns the length of the prefix of s matching the lower-cased
 // pattern p, or -1.
-func foldPrefix(s []byte, p string) int {
-	if j, c := foldWalk(s, p, false); c == 0 {
+func foldPrefix(s []byte, p string, ascii bool) int {
+	if j, c := foldWalk(s, p, ascii); c == 0 {
 		return j
 	}
 	return -1
@@ -360,7 +351,7 @@ func foldWalk(s []byte, p string, ascii bool) (int, int) {
 	return j, 0
 }
 
-func foldContains(s []byte, p string) bool {
+func foldContains(s []byte, p string, ascii bool) bool {
 	if len(p) == 0 {
 		return true
 	}
@@ -374,14 +365,14 @@ func foldContains(s []byte, p string) bool {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			if c == p0 && foldPrefix(s[i:], p) >= 0 {
+			if c == p0 && foldPrefix(s[i:], p, ascii) >= 0 {
 				return true
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(s[i:])
-		if (p0 >= utf8.RuneSelf || foldsToASCII(r)) && foldPrefix(s[i:], p) >= 0 {
+		if (p0 >= utf8.RuneSelf || (!ascii && foldsToASCII(r))) && foldPrefix(s[i:], p, ascii) >= 0 {
 			return true
 		}
 		i += n
@@ -393,7 +384,7 @@ func foldContains(s []byte, p string) bool {
 // (TestFoldsToASCII checks the list against the whole Unicode table).
 func foldsToASCII(r rune) bool { return r == '\u0130' || r == '\u212A' }
 
-func foldSuffix(s []byte, p string) bool {
+func foldSuffix(s []byte, p string, ascii bool) bool {
 	n := utf8.RuneCountInString(p)
 	i := len(s)
 	for ; n > 0 && i > 0; n-- {
@@ -403,7 +394,7 @@ func foldSuffix(s []byte, p string) bool {
 	if n > 0 {
 		return false
 	}
-	return foldPrefix(s[i:], p) == len(s)-i
+	return foldPrefix(s[i:], p, ascii) == len(s)-i
 }
 
 func lower(r rune) rune {
@@ -436,32 +427,4 @@ func foldCompare(s []byte, p string, ascii bool) int {
 		return 1
 	}
 	return c
-}
-
-// asciiPrefix reports whether s starts with the pattern p, lower-cased as
-// lowerString(p, true) does, folding s's ASCII letters only: bytes of
-// other characters compare as they are.
-func asciiPrefix(s []byte, p string) bool {
-	if len(s) < len(p) {
-		return false
-	}
-	for j := 0; j < len(p); j++ {
-		c := s[j]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != p[j] {
-			return false
-		}
-	}
-	return true
-}
-
-func asciiContains(s []byte, p string) bool {
-	for i := 0; i+len(p) <= len(s); i++ {
-		if asciiPrefix(s[i:], p) {
-			return true
-		}
-	}
-	return false
 }
