@@ -121,12 +121,13 @@ func Open(ctx context.Context, url string, lease time.Duration) (*DB, error) {
 	cfg.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
 	}
+	restore := "RESET idle_session_timeout" // the URL's
+	if v, ok := settings["idle_session_timeout"]; ok {
+		restore = setSQL(map[string]string{"idle_session_timeout": v}, nil)
+	}
 	db := &DB{url: url, settings: settings,
 		stepLock:   setSQL(map[string]string{"idle_session_timeout": ms}, nil) + `SELECT pg_advisory_lock(pgfeed.lock_key())`,
-		stepUnlock: `SELECT pg_advisory_unlock(pgfeed.lock_key()); RESET idle_session_timeout`}
-	if v, ok := settings["idle_session_timeout"]; ok {
-		db.stepUnlock = `SELECT pg_advisory_unlock(pgfeed.lock_key()); ` + setSQL(map[string]string{"idle_session_timeout": v}, nil)
-	}
+		stepUnlock: `SELECT pg_advisory_unlock(pgfeed.lock_key()); ` + restore}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if f := db.notice.Load(); f != nil {
 			(*f)(n)
