@@ -104,7 +104,7 @@ const (
 // CaptureStates returns, by collection, which writes each tracked table's
 // capture triggers record: one of the Capture constants.
 func (db *DB) CaptureStates(ctx context.Context) (map[string]string, error) {
-	return byCollection[string](ctx, db, "read capture states", `SELECT collection, capture FROM pgfeed.tables`)
+	return db.byCollection(ctx, "read capture states", `SELECT collection, capture FROM pgfeed.tables`)
 }
 
 // Why pgfeed's role cannot snapshot a tracked table (Unreadable).
@@ -117,7 +117,7 @@ const (
 // its table whole, as snapshots do: one of the Unreadable constants, or ""
 // where it can.
 func (db *DB) Unreadable(ctx context.Context) (map[string]string, error) {
-	return byCollection[string](ctx, db, "check tracked tables' privileges", `
+	return db.byCollection(ctx, "check tracked tables' privileges", `
 		SELECT t.collection,
 		       CASE WHEN NOT pg_catalog.has_table_privilege(t.rel, 'SELECT') AND EXISTS (
 		                 SELECT FROM pg_catalog.pg_attribute a
@@ -128,16 +128,15 @@ func (db *DB) Unreadable(ctx context.Context) (map[string]string, error) {
 		FROM pgfeed.tracked t`)
 }
 
-// byCollection runs sql, which returns a collection and a value per row,
-// and returns the values by collection; what names the read in errors.
-func byCollection[V any](ctx context.Context, db *DB, what, sql string) (map[string]V, error) {
+// byCollection runs sql, which returns a collection and a text per row,
+// and returns the texts by collection; what names the read in errors.
+func (db *DB) byCollection(ctx context.Context, what, sql string) (map[string]string, error) {
 	rows, err := db.pool.Query(ctx, sql)
 	if err != nil {
 		return nil, wrapSchemaErr(what, err)
 	}
-	out := map[string]V{}
-	var coll string
-	var v V
+	out := map[string]string{}
+	var coll, v string
 	_, err = pgx.ForEachRow(rows, []any{&coll, &v}, func() error {
 		out[coll] = v
 		return nil
