@@ -24,8 +24,10 @@ type Spec struct {
 	// that the order is total; "" when the client gave no sort (then order
 	// by primary key).
 	OrderBy string
-	Limit   int
-	Offset  int
+	// Sort lists the fields the client sorts on, in its order.
+	Sort   []string
+	Limit  int
+	Offset int
 }
 
 // Parse reads the Directus `query` value of a subscribe message for table t
@@ -113,6 +115,7 @@ func Parse(t *Table, raw []byte, env Env, lim Limits) (*Spec, error) {
 			}
 		}
 		s.OrderBy = strings.Join(parts, ", ")
+		s.Sort = used
 	}
 
 	if lv, ok := q["limit"]; ok && lv != nil {
