@@ -55,7 +55,7 @@ func (c *conn) start(claims *tokenClaims) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if claims != nil {
-		c.setAuthLocked(claims)
+		c.setAuthLocked(claims) // a new connection has no subscriptions to renew
 		return
 	}
 	if c.s.cfg.AuthMode != AuthPublic {
@@ -70,7 +70,10 @@ func (c *conn) authenticated() bool {
 	return c.authed || c.s.cfg.AuthMode == AuthPublic
 }
 
-func (c *conn) setAuthLocked(cl *tokenClaims) {
+// setAuthLocked authenticates the connection with cl. It returns the
+// subscriptions made under another identity and their replacements, which
+// the caller restarts once it has released mu.
+func (c *conn) setAuthLocked(cl *tokenClaims) (old, fresh []*subscription) {
 	c.authed = true
 	c.user, c.role = cl.subject, cl.role
 	if c.authTimer != nil {
@@ -85,6 +88,34 @@ func (c *conn) setAuthLocked(cl *tokenClaims) {
 		c.expTimer = time.AfterFunc(time.Until(cl.expires), c.tokenExpired)
 	}
 	c.paused.Store(false)
+	return c.renewLocked()
+}
+
+// renewLocked replaces every subscription made under an identity (subject
+// or role) other than the connection's current one with a new one, made
+// as if the client had sent the same subscribe again: what a subscription
+// may read, and $CURRENT_USER in its filter, are those of the identity it
+// was made under, so another identity starts over with a fresh init. It
+// returns the replaced subscriptions and their replacements.
+func (c *conn) renewLocked() (old, fresh []*subscription) {
+	for key, sub := range c.subs {
+		if sub.user == c.user && sub.role == c.role {
+			continue
+		}
+		ns := &subscription{c: c, uid: sub.uid, key: sub.key, name: sub.name, mask: sub.mask, old: sub.old,
+			since: cursor{after: -1}, query: sub.query, item: sub.item, user: c.user, role: c.role}
+		c.subs[key] = ns
+		old, fresh = append(old, sub), append(fresh, ns)
+	}
+	return old, fresh
+}
+
+// restart stops the subscriptions old and starts their replacements fresh.
+func (c *conn) restart(old, fresh []*subscription) {
+	for i := range old {
+		c.s.hub.remove(old[i])
+		c.s.startSubscription(fresh[i])
+	}
 }
 
 func (c *conn) authTimedOut() {
@@ -100,7 +131,8 @@ func (c *conn) authTimedOut() {
 
 // tokenExpired pauses the subscriptions until a fresh auth arrives within
 // the auth timeout; in public mode the connection falls back to the public
-// role instead.
+// role instead, and the subscriptions made under the token start over
+// under it (see renewLocked).
 func (c *conn) tokenExpired() {
 	c.mu.Lock()
 	if c.closing {
@@ -110,12 +142,16 @@ func (c *conn) tokenExpired() {
 	c.expTimer = nil
 	c.authed = false
 	c.user, c.role = "", ""
+	var old, fresh []*subscription
 	if c.s.cfg.AuthMode != AuthPublic {
 		c.paused.Store(true)
 		c.authTimer = time.AfterFunc(c.s.cfg.AuthTimeout, c.authTimedOut)
+	} else {
+		old, fresh = c.renewLocked()
 	}
 	c.mu.Unlock()
 	c.replyError("auth", newError(codeTokenExpired, "the access token expired; send a fresh auth message"), nil)
+	c.restart(old, fresh)
 }
 
 // handleAuth answers {"type":"auth",...}.
@@ -139,9 +175,10 @@ func (c *conn) handleAuth(m *inbound) {
 		return
 	}
 	c.mu.Lock()
-	c.setAuthLocked(cl)
+	old, fresh := c.setAuthLocked(cl)
 	c.mu.Unlock()
 	b := append(make([]byte, 0, 64), `{"type":"auth","status":"ok"`...)
 	b = appendUID(b, m.UID)
 	c.send(append(b, '}'))
+	c.restart(old, fresh)
 }

@@ -23,7 +23,9 @@ type subscription struct {
 	since cursor
 	query json.RawMessage
 	item  json.RawMessage
-	user  string
+	// The connection's identity when the subscription was made: its
+	// token's subject ($CURRENT_USER) and role ("" without a token).
+	user, role string
 
 	// Set before the subscription is registered with the hub.
 	coll   string // canonical collection name

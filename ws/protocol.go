@@ -214,7 +214,7 @@ func (c *conn) handleSubscribe(m *inbound) {
 		return
 	}
 	c.subs[sub.key] = sub
-	sub.user = c.user
+	sub.user, sub.role = c.user, c.role
 	c.mu.Unlock()
 	if prev != nil {
 		c.s.hub.remove(prev)
