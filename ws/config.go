@@ -37,6 +37,7 @@ type Config struct {
 	Snapshots      int           // concurrent snapshot reads; default 2 (each takes two database connections)
 	HTTP           http.Handler  // serves every path but /websocket; nil answers 404
 	Limits         query.Limits
+	Permissions    *Permissions // what each role may read; nil: every role reads every tracked collection whole
 }
 
 // Backend is what the server needs of the database. cdc.Journal implements it.

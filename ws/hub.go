@@ -32,6 +32,7 @@ type subscription struct {
 	table  *query.Table
 	proj   *query.Projection
 	filter *query.Filter
+	perm   *query.Filter // the role's row filter (part of filter); nil when it reads every row
 
 	// Hub state, under hub.mu.
 	state     subState

@@ -187,14 +187,30 @@ func (r *renderer) sendDelete(sub *subscription, sel []int32, leave bool) {
 }
 
 // appendOld appends the selected rows' previous values when sub asked for
-// them ("old":true).
+// them ("old":true). Where the role's permissions limit its rows, a row
+// that was not among them before an update (it entered them) has null:
+// its previous values were not the role's to read.
 func (r *renderer) appendOld(m []byte, sub *subscription, sel []int32) []byte {
 	if !sub.old {
 		return m
 	}
 	r.encodedOld()
 	m = append(m, `,"old":`...)
-	return appendSel(m, r.encO, r.endO, sel)
+	if sub.perm == nil {
+		return appendSel(m, r.encO, r.endO, sel)
+	}
+	m = append(m, '[')
+	for j, i := range sel {
+		if j > 0 {
+			m = append(m, ',')
+		}
+		if r.oldOK[i] && sub.perm.Match(&r.oldRows[i]) {
+			m = appendItem(m, r.encO, r.endO, i)
+		} else {
+			m = append(m, "null"...)
+		}
+	}
+	return append(m, ']')
 }
 
 // send finishes m with the uid and the cursor and queues it; part marks
@@ -243,11 +259,16 @@ func appendSel(m, enc []byte, end []int, sel []int32) []byte {
 		if j > 0 {
 			m = append(m, ',')
 		}
-		start := 0
-		if i > 0 {
-			start = end[i-1]
-		}
-		m = append(m, enc[start:end[i]]...)
+		m = appendItem(m, enc, end, i)
 	}
 	return append(m, ']')
+}
+
+// appendItem appends item i of enc (item i ends at end[i]).
+func appendItem(m, enc []byte, end []int, i int32) []byte {
+	start := 0
+	if i > 0 {
+		start = end[i-1]
+	}
+	return append(m, enc[start:end[i]]...)
 }

@@ -49,7 +49,7 @@ func isDrop(err error) bool {
 // snapshot, or after a replay from the client's cursor), delivers what the
 // hub buffered meanwhile, and makes it live.
 func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
-	t, spec, err := s.compile(ctx, sub)
+	t, spec, perm, err := s.compile(ctx, sub)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 		}
 		filter = query.And(filter, kf)
 	}
-	sub.coll, sub.table, sub.proj, sub.filter = t.Collection, t, spec.Projection, filter
+	sub.coll, sub.table, sub.proj, sub.filter, sub.perm = t.Collection, t, spec.Projection, filter, perm
 
 	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	err = s.hub.waitReady(wctx)
@@ -105,13 +105,27 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 
 // compile finds the collection and parses the query. An unknown collection
 // or field may mean the catalog is stale: it is reloaded once.
-func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, *query.Spec, error) {
-	t, err := s.catalog.lookup(ctx, sub.name)
+//
+// The role's permissions decide what it may read (see Permissions): the
+// spec's projection and filter are narrowed to it, and perm is the role's
+// row filter (already part of the spec's filter), nil when it reads every
+// row. A collection or field it may not read gets the same answer whether
+// or not it exists, so that names a role cannot read stay hidden from it.
+func (s *Server) compile(ctx context.Context, sub *subscription) (t *query.Table, spec *query.Spec, perm *query.Filter, err error) {
+	perms := s.cfg.Permissions
+	t, err = s.catalog.lookup(ctx, sub.name)
 	if err != nil {
-		return nil, nil, err
+		if isDrop(err) && !perms.readsAny(sub.role) {
+			return nil, nil, nil, errForbiddenCollection(sub.role, sub.name)
+		}
+		return nil, nil, nil, err
+	}
+	rule, ok := perms.rule(sub.role, t.Collection)
+	if !ok {
+		return nil, nil, nil, errForbiddenCollection(sub.role, sub.name)
 	}
 	env := query.Env{CurrentUser: sub.user, Now: time.Now()}
-	spec, err := query.Parse(t, sub.query, env, s.cfg.Limits)
+	spec, err = query.Parse(t, sub.query, env, s.cfg.Limits)
 	var qe *query.Error
 	if errors.As(err, &qe) {
 		if nt, rerr := s.catalog.refresh(ctx, sub.name); rerr == nil && nt != nil && nt != t {
@@ -119,10 +133,16 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (*query.Table, 
 			spec, err = query.Parse(t, sub.query, env, s.cfg.Limits)
 		}
 	}
-	if err != nil {
-		return nil, nil, err
+	if errors.As(err, &qe) && qe.Field != "" && !rule.readable(t, qe.Field) {
+		return nil, nil, nil, errForbiddenField(sub.role, t.Collection, qe.Field)
 	}
-	return t, spec, nil
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if perm, err = rule.apply(t, spec, sub.role, env, s.cfg.Limits); err != nil {
+		return nil, nil, nil, err
+	}
+	return t, spec, perm, nil
 }
 
 // initial sends init: with a snapshot when the subscription takes every
