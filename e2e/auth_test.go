@@ -3,11 +3,15 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
 // upgradeStatus tries a WebSocket upgrade and returns the HTTP status: 101
@@ -64,4 +68,42 @@ func TestServeStrictAuthAndOrigins(t *testing.T) {
 	if m := c.read(10 * time.Second); m["event"] != "init" {
 		t.Fatalf("subscribe after strict upgrade = %v, want init", m)
 	}
+}
+
+// TestServePermissions runs `pgfeed serve --permissions` with a role that
+// may read two fields of its own messages: the snapshot and the events
+// hold those alone, and a field it may not read is refused.
+func TestServePermissions(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	const jwtSecret = "permissions-secret-0123456789abcdef"
+	tok := signToken(t, jwtSecret) // role reader
+	me := "9f1c7c4e-0000-4000-8000-000000000001"
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('mine', '`+me+`'), ('theirs', 'bob')`)
+	perms := filepath.Join(t.TempDir(), "permissions.json")
+	rules := `{"reader": {"messages": {"fields": ["id", "text"], "filter": {"author": {"_eq": "$CURRENT_USER"}}}}}`
+	if err := os.WriteFile(perms, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, u, "--auth-mode", "handshake", "--jwt-secret", jwtSecret, "--permissions", perms)
+	s.waitReady(t)
+
+	c := dial(t, s.wsURL(), nil)
+	c.send(map[string]any{"type": "auth", "access_token": tok})
+	if m := c.read(10 * time.Second); m["status"] != "ok" {
+		t.Fatalf("auth reply = %v", m)
+	}
+	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "a", "query": map[string]any{"fields": []string{"text", "author"}}})
+	if m := c.read(10 * time.Second); m["status"] != "error" || fmt.Sprint(m["error"]) != `map[code:FORBIDDEN message:role "reader" may not read field "author" of collection "messages", or it does not exist]` {
+		t.Fatalf("subscribe with a field the role may not read = %v", m)
+	}
+	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "m"})
+	init := c.read(10 * time.Second)
+	if init["event"] != "init" {
+		t.Fatalf("subscribe = %v, want init", init)
+	}
+	jsonEqual(t, "init data", init["data"], `[{"id":1,"text":"mine"}]`)
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('theirs too', 'bob')`)
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('mine too', '`+me+`')`)
+	expectEvent(t, c, "m", "create", `[{"id":4,"text":"mine too"}]`)
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,6 +159,16 @@ func TestCLIErrors(t *testing.T) {
 	limitedEmpty := limitedRole(t, empty)
 	limited := limitedRole(t, u)
 	unreachable := fmt.Sprintf("postgres://someone:%s@127.0.0.1:%d/app?sslmode=disable", secret, closedPort(t))
+	permsFile := func(rules string) string {
+		f := filepath.Join(t.TempDir(), "permissions.json")
+		if err := os.WriteFile(f, []byte(rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	serveWith := func(perms string) []string {
+		return []string{"serve", "--addr", "127.0.0.1:0", "--auth-mode", "public", "--permissions", perms}
+	}
 
 	tests := []struct {
 		desc     string
@@ -182,6 +194,11 @@ func TestCLIErrors(t *testing.T) {
 		{"unreachable serve", []string{"DATABASE_URL=" + unreachable}, []string{"serve", "--addr", "127.0.0.1:0", "--auth-mode", "public"}, 1, "connection refused"},
 		{"not installed", []string{"DATABASE_URL=" + empty}, []string{"tables"}, 1, "pgfeed is not installed in this database; run `pgfeed migrate up` first"},
 		{"serve not installed", []string{"DATABASE_URL=" + empty}, []string{"serve", "--addr", "127.0.0.1:0", "--auth-mode", "public"}, 1, "pgfeed is not installed"},
+		{"permissions file missing", []string{"DATABASE_URL=" + u}, serveWith("/nonexistent/permissions.json"), 1, "permissions: open /nonexistent/permissions.json: no such file or directory"},
+		{"permissions not JSON", []string{"DATABASE_URL=" + u}, serveWith(permsFile(`{"public": `)), 1, "permissions: want an object of roles"},
+		{"permissions with bad fields", []string{"DATABASE_URL=" + u}, serveWith(permsFile(`{"public": {"tracked": {"fields": "id"}}}`)), 1, `role "public", collection "tracked": fields must be "*" or an array of field names`},
+		{"permissions naming a missing field", []string{"DATABASE_URL=" + u}, serveWith(permsFile(`{"public": {"tracked": {"fields": ["id", "nope"]}}}`)), 1, `role "public", collection "tracked": no field "nope"`},
+		{"permissions with a bad filter", []string{"DATABASE_URL=" + u}, serveWith(permsFile(`{"public": {"tracked": {"filter": {"id": {"_like": 1}}}}, "member": {"tracked": {"filter": {"id": {"_eq": "x"}}}}}`)), 1, `role "member", collection "tracked": filter:`},
 		{"migrate without privileges", []string{"DATABASE_URL=" + limitedEmpty}, []string{"migrate", "up"}, 1, "permission denied"},
 		{"track without privileges", []string{"DATABASE_URL=" + limited}, []string{"track", "nokey"}, 1, "permission denied"},
 		{"missing table", []string{"DATABASE_URL=" + u}, []string{"track", "public.nope"}, 1, `relation "public.nope" does not exist`},

@@ -25,6 +25,7 @@ type Config struct {
 	AuthMode       string // public, handshake, strict
 	JWTSecret      string // HS256 secret for access tokens
 	TokenCookie    string // cookie that may carry a token at upgrade
+	Permissions    string // file of what each role may read; empty: every client reads everything
 	AllowedOrigins []string
 	AuthTimeout    time.Duration
 	Heartbeat      time.Duration
@@ -252,6 +253,7 @@ func (c *Config) registerServe(f *flagSet) {
 	f.str(&c.AuthMode, "auth-mode", "PGFEED_AUTH_MODE", "authentication: public, handshake or strict")
 	f.str(&c.JWTSecret, "jwt-secret", "PGFEED_JWT_SECRET", "HS256 secret that signs access tokens")
 	f.str(&c.TokenCookie, "token-cookie", "PGFEED_TOKEN_COOKIE", "cookie that may carry an access token at upgrade")
+	f.str(&c.Permissions, "permissions", "PGFEED_PERMISSIONS", "JSON file of what each role may read (collections, fields, rows); empty means every client reads every tracked table whole")
 	f.list(&c.AllowedOrigins, "allowed-origins", "PGFEED_ALLOWED_ORIGINS", "origins allowed to open a WebSocket; empty means the server's own host, * means any")
 	f.dur(&c.AuthTimeout, "auth-timeout", "PGFEED_AUTH_TIMEOUT", "time a client has to authenticate")
 	f.dur(&c.Heartbeat, "heartbeat", "PGFEED_HEARTBEAT", "server ping period; a client silent for two periods is closed")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +27,10 @@ type serveHooks struct {
 // dbURL until ctx ends, then closes every client with 1001 and stops.
 func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error {
 	c := m.Config
+	perms, err := loadPermissions(c.Permissions)
+	if err != nil {
+		return err
+	}
 	db, err := m.openDB(ctx, dbURL)
 	if err != nil {
 		return err
@@ -37,8 +42,17 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		}
 		m.log.WithLevel(level).Str("component", "postgres").Str("detail", n.Detail).Msg(n.Message)
 	})
-	if _, err := db.Tables(ctx); err != nil {
+	tables, err := db.Tables(ctx)
+	if err != nil {
 		return err
+	}
+	limits := query.Limits{DefaultLimit: c.SnapshotLimit, MaxLimit: c.MaxSnapshot}
+	untracked, err := perms.Check(tables, limits)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Permissions, err)
+	}
+	if len(untracked) > 0 {
+		m.log.Warn().Strs("collections", untracked).Msg("the permissions name collections that are not tracked; their rules apply once they are")
 	}
 	if ok, err := db.FoldsUnicode(ctx); err != nil {
 		return err
@@ -73,7 +87,8 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		Workers:        c.Workers,
 		Snapshots:      c.Snapshots,
 		HTTP:           newHandler(readyFunc(func() bool { return stream != nil && stream.Ready() }), reg, extra),
-		Limits:         query.Limits{DefaultLimit: c.SnapshotLimit, MaxLimit: c.MaxSnapshot},
+		Limits:         limits,
+		Permissions:    perms,
 	}, cdc.Journal{DB: db}, m.log)
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
@@ -135,6 +150,23 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		runErr = fmt.Errorf("close server: %w", closeErr)
 	}
 	return runErr
+}
+
+// loadPermissions reads the permissions file at path; none (nil) when path
+// is empty.
+func loadPermissions(path string) (*ws.Permissions, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("permissions: %w", err)
+	}
+	p, err := ws.ParsePermissions(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
 }
 
 type readyFunc func() bool
