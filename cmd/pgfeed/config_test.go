@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,3 +118,34 @@ func TestOneLine(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestREADMEListsEveryFlag checks that the README's configuration table has
+// a row for every flag, with its environment variable.
+func TestREADMEListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlagSet("pgfeed")
+	c := DefaultConfig()
+	c.registerCommon(f)
+	c.registerServe(f)
+	c.registerDev(f)
+	envRe := regexp.MustCompile(`\[\$([A-Z_]+)\]`)
+	n := 0
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		n++
+		env := envRe.FindStringSubmatch(fl.Usage)
+		if env == nil {
+			t.Errorf("flag --%s has no environment variable", fl.Name)
+			return
+		}
+		row := regexp.MustCompile("(?m)^\\| `--" + regexp.QuoteMeta(fl.Name) + "`( \\(dev\\))? \\| `" + env[1] + "` \\|")
+		if !row.Match(readme) {
+			t.Errorf("README.md has no configuration row for --%s (%s)", fl.Name, env[1])
+		}
+	})
+	if n < 25 {
+		t.Fatalf("visited %d flags, want every one", n)
+	}
+}
