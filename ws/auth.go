@@ -17,14 +17,14 @@ type tokenClaims struct {
 
 var errTokenExpired = errors.New("token expired")
 
-// verifyToken checks an HS256 access token. The subject is "sub", or "id"
-// as Directus issues it.
+// verifyToken checks an access token: signed with HS256 and the secret, or
+// with a public-key method and a key of the key set. The subject is "sub",
+// or "id" as Directus issues it.
 func (s *Server) verifyToken(raw string) (*tokenClaims, error) {
-	if len(s.cfg.JWTSecret) == 0 {
-		return nil, errors.New("no JWT secret configured")
+	if len(s.methods) == 0 {
+		return nil, errors.New("no JWT secret or public key configured")
 	}
-	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return s.cfg.JWTSecret, nil },
-		jwt.WithValidMethods([]string{"HS256"}))
+	tok, err := jwt.Parse(raw, s.tokenKey, jwt.WithValidMethods(s.methods))
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, errTokenExpired
@@ -46,6 +46,33 @@ func (s *Server) verifyToken(raw string) (*tokenClaims, error) {
 		cl.expires = exp.Time
 	}
 	return cl, nil
+}
+
+// publicKeyMethods are the token signing methods a KeySet verifies.
+var publicKeyMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// tokenMethods lists the signing methods cfg has keys for. A method is
+// checked only with its kind of key, so that a token cannot pass off a
+// public key as an HS256 secret.
+func tokenMethods(cfg *Config) []string {
+	var m []string
+	if len(cfg.JWTSecret) > 0 {
+		m = append(m, "HS256")
+	}
+	if cfg.JWTKeys != nil {
+		m = append(m, publicKeyMethods...)
+	}
+	return m
+}
+
+// tokenKey finds what verifies tok: the secret for HS256, the key set for
+// the others (jwt.WithValidMethods admits no other method).
+func (s *Server) tokenKey(tok *jwt.Token) (any, error) {
+	if _, ok := tok.Method.(*jwt.SigningMethodHMAC); ok {
+		return s.cfg.JWTSecret, nil
+	}
+	kid, _ := tok.Header["kid"].(string)
+	return s.cfg.JWTKeys.key(s.ctx, kid)
 }
 
 // start sets up a new connection's authentication: a token from the

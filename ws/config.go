@@ -24,6 +24,7 @@ const (
 type Config struct {
 	AuthMode       string        // "public", "handshake" (default) or "strict"
 	JWTSecret      []byte        // HS256 secret; tokens carry "sub" (or "id") and "role"
+	JWTKeys        *KeySet       // public keys for RS256, ES256, EdDSA and kin; nil: none
 	TokenCookie    string        // cookie holding a token at upgrade; default "directus_session_token"
 	AllowedOrigins []string      // empty: the request's own host only (no Origin header is allowed); "*": any
 	AuthTimeout    time.Duration // handshake mode: the first message must be auth within it; default 1s
@@ -102,8 +103,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("auth mode %q: want public, handshake or strict", c.AuthMode)
 	}
-	if c.AuthMode != AuthPublic && len(c.JWTSecret) == 0 {
-		return fmt.Errorf("auth mode %s needs a JWT secret", c.AuthMode)
+	if c.AuthMode != AuthPublic && len(c.JWTSecret) == 0 && c.JWTKeys == nil {
+		return fmt.Errorf("auth mode %s needs a JWT secret or public keys", c.AuthMode)
 	}
 	return nil
 }

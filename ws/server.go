@@ -18,6 +18,7 @@ import (
 // out the changes given to Publish.
 type Server struct {
 	cfg     Config
+	methods []string // token signing methods with a key (see tokenMethods)
 	backend Backend
 	log     zerolog.Logger
 
@@ -77,6 +78,7 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg:       cfg,
+		methods:   tokenMethods(&cfg),
 		backend:   b,
 		log:       log.With().Str("component", "ws").Logger(),
 		poller:    p,
