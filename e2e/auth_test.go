@@ -2,15 +2,21 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/pgfeed/pgfeed/store/storetest"
 )
 
@@ -106,4 +112,40 @@ func TestServePermissions(t *testing.T) {
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('theirs too', 'bob')`)
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('mine too', '`+me+`')`)
 	expectEvent(t, c, "m", "create", `[{"id":4,"text":"mine too"}]`)
+}
+
+// TestServeJWKS runs `pgfeed serve --jwks-url` in strict mode against a key
+// set served as an identity provider serves one: an RS256 token naming its
+// key gets in and subscribes; an HS256 token does not.
+func TestServeJWKS(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":%q}]}`,
+		b64(key.N.Bytes()), b64(big.NewInt(int64(key.E)).Bytes()))
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(jwks))
+	}))
+	defer idp.Close()
+	s := startServer(t, u, "--auth-mode", "strict", "--jwks-url", idp.URL+"/.well-known/jwks.json")
+
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "ann", "role": "member", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k1"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := upgradeStatus(t, s.wsURL()+"?access_token="+signToken(t, "some-secret-0123456789abcdef"), nil); got != http.StatusUnauthorized {
+		t.Errorf("HS256 token: upgrade status %d, want 401", got)
+	}
+	c := dial(t, s.wsURL()+"?access_token="+signed, nil)
+	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "s"})
+	if m := c.read(10 * time.Second); m["event"] != "init" {
+		t.Fatalf("subscribe with an RS256 token = %v, want init", m)
+	}
 }

@@ -24,6 +24,8 @@ type Config struct {
 	Addr           string // HTTP and WebSocket listen address
 	AuthMode       string // public, handshake, strict
 	JWTSecret      string // HS256 secret for access tokens
+	JWTPublicKey   string // PEM file of public keys for RS256, ES256, EdDSA... tokens
+	JWKSURL        string // JSON Web Key Set URL of such keys
 	TokenCookie    string // cookie that may carry a token at upgrade
 	Permissions    string // file of what each role may read; empty: every client reads everything
 	AllowedOrigins []string
@@ -101,8 +103,16 @@ func (c *Config) Validate(serving bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("auth mode %q: want public, handshake or strict", c.AuthMode))
 	}
-	if c.AuthMode != "public" && c.JWTSecret == "" {
-		errs = append(errs, fmt.Errorf("auth mode %s needs a JWT secret (--jwt-secret or PGFEED_JWT_SECRET); --auth-mode public serves without authentication", c.AuthMode))
+	if c.AuthMode != "public" && c.JWTSecret == "" && c.JWTPublicKey == "" && c.JWKSURL == "" {
+		errs = append(errs, fmt.Errorf("auth mode %s needs a JWT secret (--jwt-secret or PGFEED_JWT_SECRET) or public keys (--jwt-public-key or --jwks-url); --auth-mode public serves without authentication", c.AuthMode))
+	}
+	if c.JWTPublicKey != "" && c.JWKSURL != "" {
+		errs = append(errs, errors.New("give public keys by --jwt-public-key or by --jwks-url, not both"))
+	}
+	if c.JWKSURL != "" {
+		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("jwks url %q: want an http:// or https:// URL", c.JWKSURL))
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
@@ -252,6 +262,8 @@ func (c *Config) registerServe(f *flagSet) {
 	f.str(&c.Addr, "addr", "PGFEED_ADDR", "HTTP and WebSocket listen address")
 	f.str(&c.AuthMode, "auth-mode", "PGFEED_AUTH_MODE", "authentication: public, handshake or strict")
 	f.str(&c.JWTSecret, "jwt-secret", "PGFEED_JWT_SECRET", "HS256 secret that signs access tokens")
+	f.str(&c.JWTPublicKey, "jwt-public-key", "PGFEED_JWT_PUBLIC_KEY", "PEM file of public keys (or certificates) that verify access tokens signed with RS256, PS256, ES256, EdDSA and kin")
+	f.str(&c.JWKSURL, "jwks-url", "PGFEED_JWKS_URL", "URL of a JSON Web Key Set that verifies access tokens signed with RS256, PS256, ES256, EdDSA and kin (fetched at start, and again for a new key id)")
 	f.str(&c.TokenCookie, "token-cookie", "PGFEED_TOKEN_COOKIE", "cookie that may carry an access token at upgrade")
 	f.str(&c.Permissions, "permissions", "PGFEED_PERMISSIONS", "JSON file of what each role may read (collections, fields, rows); empty means every client reads every tracked table whole")
 	f.list(&c.AllowedOrigins, "allowed-origins", "PGFEED_ALLOWED_ORIGINS", "origins allowed to open a WebSocket; empty means the server's own host, * means any")

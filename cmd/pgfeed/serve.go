@@ -31,6 +31,10 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	if err != nil {
 		return err
 	}
+	keys, err := m.loadKeys(ctx)
+	if err != nil {
+		return err
+	}
 	db, err := m.openDB(ctx, dbURL)
 	if err != nil {
 		return err
@@ -75,6 +79,7 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	srv, err := ws.NewServer(ws.Config{
 		AuthMode:       c.AuthMode,
 		JWTSecret:      []byte(c.JWTSecret),
+		JWTKeys:        keys,
 		TokenCookie:    c.TokenCookie,
 		AllowedOrigins: c.AllowedOrigins,
 		AuthTimeout:    c.AuthTimeout,
@@ -167,6 +172,27 @@ func loadPermissions(path string) (*ws.Permissions, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
+}
+
+// loadKeys reads the public keys that verify access tokens, from the PEM
+// file or the JWKS URL; none (nil) when neither is set.
+func (m *Main) loadKeys(ctx context.Context) (*ws.KeySet, error) {
+	c := m.Config
+	switch {
+	case c.JWTPublicKey != "":
+		data, err := os.ReadFile(c.JWTPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key: %w", err)
+		}
+		keys, err := ws.ParsePublicKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key %s: %w", c.JWTPublicKey, err)
+		}
+		return keys, nil
+	case c.JWKSURL != "":
+		return ws.FetchJWKS(ctx, c.JWKSURL, nil, m.log)
+	}
+	return nil, nil
 }
 
 type readyFunc func() bool
