@@ -201,7 +201,7 @@ func TestJWKS(t *testing.T) {
 		map[string]any{"kty": "EC", "kid": "e1", "crv": "P-256", "x": b64(ecBytes[1:33]), "y": b64(ecBytes[33:])},
 		map[string]any{"kty": "OKP", "kid": "o1", "crv": "Ed25519", "x": b64(k.ed.Public().(ed25519.PublicKey))},
 		map[string]any{"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"}, // for encryption: skipped
-		map[string]any{"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},                       // a secret: never used
+		map[string]any{"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},                        // a secret: never used
 	)
 	keys, err := FetchJWKS(context.Background(), srv.URL, nil, zerolog.Nop())
 	if err != nil {
