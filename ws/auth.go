@@ -115,18 +115,24 @@ func (c *conn) setAuthLocked(cl *tokenClaims) (old, fresh []*subscription) {
 		c.expTimer = time.AfterFunc(time.Until(cl.expires), c.tokenExpired)
 	}
 	c.paused.Store(false)
-	return c.renewLocked()
+	return c.renewLocked(c.otherIdentity)
 }
 
-// renewLocked replaces every subscription made under an identity (subject
-// or role) other than the connection's current one with a new one, made
-// as if the client had sent the same subscribe again: what a subscription
-// may read, and $CURRENT_USER in its filter, are those of the identity it
-// was made under, so another identity starts over with a fresh init. It
-// returns the replaced subscriptions and their replacements.
-func (c *conn) renewLocked() (old, fresh []*subscription) {
+// otherIdentity reports whether sub was made under an identity (subject or
+// role) other than the connection's current one. Under mu.
+func (c *conn) otherIdentity(sub *subscription) bool {
+	return sub.user != c.user || sub.role != c.role
+}
+
+// renewLocked replaces every subscription that stale reports with a new
+// one under the connection's current identity, made as if the client had
+// sent the same subscribe again, so that it starts over with a fresh init:
+// what a subscription may read, and $CURRENT_USER in its filter, were
+// decided when it was made, by the identity and the permissions of then.
+// It returns the replaced subscriptions and their replacements.
+func (c *conn) renewLocked(stale func(*subscription) bool) (old, fresh []*subscription) {
 	for key, sub := range c.subs {
-		if sub.user == c.user && sub.role == c.role {
+		if !stale(sub) {
 			continue
 		}
 		ns := &subscription{c: c, uid: sub.uid, key: sub.key, name: sub.name, mask: sub.mask, old: sub.old,
@@ -174,7 +180,7 @@ func (c *conn) tokenExpired() {
 		c.paused.Store(true)
 		c.authTimer = time.AfterFunc(c.s.cfg.AuthTimeout, c.authTimedOut)
 	} else {
-		old, fresh = c.renewLocked()
+		old, fresh = c.renewLocked(c.otherIdentity)
 	}
 	c.mu.Unlock()
 	c.replyError("auth", newError(codeTokenExpired, "the access token expired; send a fresh auth message"), nil)

@@ -279,3 +279,37 @@ func errForbiddenField(role, coll, field string) *protoError {
 	return newError(codeForbidden, "role %q may not read field %q of collection %q, or it does not exist",
 		roleName(role), truncate(strings.TrimSpace(field), 64), coll)
 }
+
+// SetPermissions replaces the permissions (nil: every role reads every
+// collection whole). The subscriptions of each role whose rules changed
+// start over under the new ones, as after a change of identity (see
+// renewLocked): each gets a fresh init, or FORBIDDEN when its role may no
+// longer read what it asked for. Those of other roles go on untouched.
+func (s *Server) SetPermissions(p *Permissions) {
+	old := s.perms.Swap(p)
+	changed := func(sub *subscription) bool { return !old.sameRules(p, sub.role) }
+	s.poller.each(func(c *conn) {
+		c.mu.Lock()
+		stale, fresh := c.renewLocked(changed)
+		c.mu.Unlock()
+		c.restart(stale, fresh)
+	})
+}
+
+// sameRules reports whether p and q give role the same rules.
+func (p *Permissions) sameRules(q *Permissions, role string) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	a, b := p.roles[roleName(role)], q.roles[roleName(role)]
+	if len(a) != len(b) {
+		return false
+	}
+	for coll, ra := range a {
+		rb, ok := b[coll]
+		if !ok || !slices.Equal(ra.fields, rb.fields) || (ra.fields == nil) != (rb.fields == nil) || !bytes.Equal(ra.filter, rb.filter) {
+			return false
+		}
+	}
+	return true
+}

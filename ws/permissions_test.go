@@ -248,3 +248,45 @@ func (c *client) expectAll(wants ...string) {
 		c.t.Fatalf("got\n%s\nwant, in any order,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestSetPermissions replaces the rules of a running server: the
+// subscriptions of a role whose rules changed start over under the new
+// ones, those of other roles go on.
+func TestSetPermissions(t *testing.T) {
+	e := permissionsEnv(t)
+	pub := e.dial(t, nil)
+	pub.send(`{"type":"subscribe","collection":"posts","uid":"p"}`)
+	pub.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1","status":"published"},{"id":3,"title":"b3","status":"published"}],"uid":"p"`)
+	mem := e.dial(t, nil)
+	mem.send(`{"type":"auth","access_token":"` + roleToken(t, "ann", "member") + `"}`)
+	mem.expect(`{"type":"auth","status":"ok"}`)
+	mem.send(`{"type":"subscribe","collection":"posts","uid":"m","query":{"fields":"title"}}`)
+	mem.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"},{"id":2,"title":"a2"}],"uid":"m"`)
+
+	set := func(rules string) {
+		t.Helper()
+		p, err := ParsePermissions([]byte(rules))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv.SetPermissions(p)
+	}
+	const member = `"member": {"posts": {"filter": {"author": {"_eq": "$CURRENT_USER"}}}}`
+	// The public role now reads titles alone.
+	set(`{"public": {"posts": {"fields": ["title"], "filter": {"status": {"_eq": "published"}}}}, ` + member + `}`)
+	pub.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"},{"id":3,"title":"b3"}],"uid":"p"`)
+	mem.alive() // its rules did not change: no new init
+	// And the titles of every row.
+	set(`{"public": {"posts": {"fields": ["title"]}}, ` + member + `}`)
+	pub.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"},{"id":2,"title":"a2"},{"id":3,"title":"b3"},{"id":4,"title":"b4"}],"uid":"p"`)
+	mem.alive() // its rules did not change: no new init
+	// The public role loses the collection.
+	set(`{` + member + `}`)
+	pub.expect(`{"type":"subscribe","status":"error","error":{"code":"FORBIDDEN","message":"role \"public\" may not read collection \"posts\", or it does not exist"},"uid":"p"}`)
+	mem.alive()
+	e.exec(`INSERT INTO posts VALUES (7, 'ann', 'a7', 's7', 'draft')`)
+	mem.expectPrefix(`{"type":"subscription","event":"create","data":[{"id":7,"title":"a7"}],"uid":"m"`)
+	// Without rules, every role reads everything.
+	e.srv.SetPermissions(nil)
+	mem.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"},{"id":2,"title":"a2"},{"id":3,"title":"b3"},{"id":4,"title":"b4"},{"id":7,"title":"a7"}],"uid":"m"`)
+}

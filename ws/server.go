@@ -19,6 +19,7 @@ import (
 type Server struct {
 	cfg     Config
 	methods []string // token signing methods with a key (see tokenMethods)
+	perms   atomic.Pointer[Permissions]
 	backend Backend
 	log     zerolog.Logger
 
@@ -89,6 +90,7 @@ func NewServer(cfg Config, b Backend, log zerolog.Logger) (*Server, error) {
 		stopWrite: make(chan struct{}),
 	}
 	s.connsDone.L = &s.mu
+	s.perms.Store(cfg.Permissions)
 	s.hub = newHub(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 

@@ -112,7 +112,7 @@ func (s *Server) subscribe(ctx context.Context, sub *subscription) error {
 // row. A collection or field it may not read gets the same answer whether
 // or not it exists, so that names a role cannot read stay hidden from it.
 func (s *Server) compile(ctx context.Context, sub *subscription) (t *query.Table, spec *query.Spec, perm *query.Filter, err error) {
-	perms := s.cfg.Permissions
+	perms := s.perms.Load()
 	t, err = s.catalog.lookup(ctx, sub.name)
 	if err != nil {
 		if isDrop(err) && !perms.readsAny(sub.role) {
