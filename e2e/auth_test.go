@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,6 +114,38 @@ func TestServePermissions(t *testing.T) {
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('theirs too', 'bob')`)
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('mine too', '`+me+`')`)
 	expectEvent(t, c, "m", "create", `[{"id":4,"text":"mine too"}]`)
+
+	// New rules, read on SIGHUP: the role's subscription starts over.
+	rewrite := func(rules string) int {
+		t.Helper()
+		if err := os.WriteFile(perms, []byte(rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		lines, _ := s.stderr.snapshot()
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		return len(lines)
+	}
+	from := rewrite(`{"reader": {"messages": {"fields": ["id", "text", "author"]}}}`)
+	if _, _, err := s.stderr.waitFor(from, 10*time.Second, func(l string) bool { return strings.Contains(l, "permissions reloaded") }); err != nil {
+		t.Fatalf("no reload logged: %v", err)
+	}
+	init = c.read(10 * time.Second)
+	if init["event"] != "init" {
+		t.Fatalf("after the reload = %v, want init", init)
+	}
+	jsonEqual(t, "init data after the reload", init["data"],
+		`[{"id":1,"text":"mine","author":"`+me+`"},{"id":2,"text":"theirs","author":"bob"},{"id":3,"text":"theirs too","author":"bob"},{"id":4,"text":"mine too","author":"`+me+`"}]`)
+	// Rules that do not check out leave the rules in use.
+	from = rewrite(`{"reader": {"messages": {"fields": ["id", "nope"]}}}`)
+	if _, _, err := s.stderr.waitFor(from, 10*time.Second, func(l string) bool {
+		return strings.Contains(l, `no field \"nope\"`) && strings.Contains(l, "the rules in use stay")
+	}); err != nil {
+		t.Fatalf("no error logged for bad rules: %v", err)
+	}
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('after', 'bob')`)
+	expectEvent(t, c, "m", "create", `[{"id":5,"text":"after","author":"bob"}]`)
 }
 
 // TestServeJWKS runs `pgfeed serve --jwks-url` in strict mode against a key

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgfeed/pgfeed/cdc"
@@ -51,12 +53,8 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 		return err
 	}
 	limits := query.Limits{DefaultLimit: c.SnapshotLimit, MaxLimit: c.MaxSnapshot}
-	untracked, err := perms.Check(tables, limits)
-	if err != nil {
+	if err := m.checkPermissions(perms, tables, limits); err != nil {
 		return fmt.Errorf("%s: %w", c.Permissions, err)
-	}
-	if len(untracked) > 0 {
-		m.log.Warn().Strs("collections", untracked).Msg("the permissions name collections that are not tracked; their rules apply once they are")
 	}
 	if ok, err := db.FoldsUnicode(ctx); err != nil {
 		return err
@@ -114,10 +112,14 @@ func (m *Main) serve(ctx context.Context, dbURL string, hooks *serveHooks) error
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		watchCapture(ctx, db, m.log, captureEvery)
+	}()
+	go func() {
+		defer wg.Done()
+		m.reloadOnHangup(ctx, db, srv, limits)
 	}()
 	go func() {
 		defer wg.Done()
@@ -172,6 +174,53 @@ func loadPermissions(path string) (*ws.Permissions, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
+}
+
+// reloadOnHangup reads the permissions file again on every SIGHUP until
+// ctx ends, and gives the server the new rules once they pass the checks
+// of the start; with an error it logs it and keeps the rules it has.
+func (m *Main) reloadOnHangup(ctx context.Context, db *store.DB, srv *ws.Server, limits query.Limits) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	path := m.Config.Permissions
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if path == "" {
+			m.log.Info().Msg("SIGHUP: there is no permissions file to read again (--permissions)")
+			continue
+		}
+		perms, err := loadPermissions(path)
+		if err == nil {
+			var tables []query.Table
+			if tables, err = db.Tables(ctx); err == nil {
+				err = m.checkPermissions(perms, tables, limits)
+			}
+		}
+		if err != nil {
+			m.log.Error().Err(err).Str("file", path).Msg("SIGHUP: the permissions were not reloaded; the rules in use stay")
+			continue
+		}
+		srv.SetPermissions(perms)
+		m.log.Info().Str("file", path).Msg("permissions reloaded")
+	}
+}
+
+// checkPermissions checks the rules against the tracked tables, and warns
+// of the collections they name that are not tracked.
+func (m *Main) checkPermissions(perms *ws.Permissions, tables []query.Table, limits query.Limits) error {
+	untracked, err := perms.Check(tables, limits)
+	if err != nil {
+		return err
+	}
+	if len(untracked) > 0 {
+		m.log.Warn().Strs("collections", untracked).Msg("the permissions name collections that are not tracked; their rules apply once they are")
+	}
+	return nil
 }
 
 // loadKeys reads the public keys that verify access tokens, from the PEM
