@@ -131,9 +131,12 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 	if p == nil {
 		return nil, nil
 	}
-	byName := make(map[string]*query.Table, len(tables))
+	byName := make(map[string]*query.Table, 2*len(tables))
 	for i := range tables {
 		byName[tables[i].Collection] = &tables[i]
+		if pn := publicName(tables[i].Collection); pn != "" {
+			byName[pn] = &tables[i]
+		}
 	}
 	var errs []error
 	for _, role := range sortedKeys(p.roles) {
@@ -148,6 +151,9 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 					untracked = append(untracked, coll)
 				}
 				continue
+			}
+			if pn := publicName(t.Collection); coll == pn && rules[t.Collection] != nil {
+				errs = append(errs, fmt.Errorf("permissions: role %q has rules for both %q and %q, one collection", role, t.Collection, pn))
 			}
 			r := rules[coll]
 			for _, f := range r.fields {
@@ -184,7 +190,8 @@ func roleName(claim string) string {
 
 // rule returns what role may read of the collection coll; ok is false when
 // it may read none of it. With no permissions, every role reads everything
-// (a nil rule).
+// (a nil rule). A rule may name a collection of the public schema as
+// clients may, "public.x" for x.
 func (p *Permissions) rule(role, coll string) (r *Rule, ok bool) {
 	if p == nil {
 		return nil, true
@@ -193,8 +200,20 @@ func (p *Permissions) rule(role, coll string) (r *Rule, ok bool) {
 	if r, ok := rules[coll]; ok {
 		return r, true
 	}
+	if r, ok := rules[publicName(coll)]; ok {
+		return r, true
+	}
 	r, ok = rules[anyCollection]
 	return r, ok
+}
+
+// publicName is the other name of a collection of the public schema,
+// "public.x" for x; "" for other collections.
+func publicName(coll string) string {
+	if strings.Contains(coll, ".") {
+		return ""
+	}
+	return "public." + coll
 }
 
 // readsAny reports whether role may read every collection, so that a

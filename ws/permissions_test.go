@@ -57,7 +57,9 @@ func TestPermissionsCheck(t *testing.T) {
 		Columns: []query.Column{{Name: "id", Type: "int4"}, {Name: "title", Type: "text"}}}}
 	p, err := ParsePermissions([]byte(`{
 		"public": {"posts": {"fields": ["title", "body"]}, "drafts": {}},
-		"member": {"posts": {"filter": {"body": {"_eq": "x"}}}, "later": {}, "drafts": {}}}`))
+		"member": {"posts": {"filter": {"body": {"_eq": "x"}}}, "later": {}, "drafts": {}},
+		"editor": {"posts": {}, "public.posts": {}},
+		"viewer": {"public.posts": {"fields": ["title"]}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,11 @@ func TestPermissionsCheck(t *testing.T) {
 	if got := strings.Join(untracked, ","); got != "drafts,later" {
 		t.Errorf("untracked = %q, want drafts,later", got)
 	}
-	for _, want := range []string{`role "public", collection "posts": no field "body"`, `role "member", collection "posts": filter:`} {
+	if r, ok := p.rule("viewer", "posts"); !ok || !slices.Equal(r.fields, []string{"title"}) {
+		t.Errorf(`a rule for "public.posts" does not apply to the collection posts: %+v, %v`, r, ok)
+	}
+	for _, want := range []string{`role "public", collection "posts": no field "body"`, `role "member", collection "posts": filter:`,
+		`role "editor" has rules for both "posts" and "public.posts"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check = %v, want an error containing %q", err, want)
 		}
