@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -139,9 +140,9 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 		}
 	}
 	var errs []error
-	for _, role := range sortedKeys(p.roles) {
+	for _, role := range slices.Sorted(maps.Keys(p.roles)) {
 		rules := p.roles[role]
-		for _, coll := range sortedKeys(rules) {
+		for _, coll := range slices.Sorted(maps.Keys(rules)) {
 			if coll == anyCollection {
 				continue
 			}
@@ -168,15 +169,6 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 	}
 	sort.Strings(untracked)
 	return untracked, errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // roleName is the role whose rules apply to a connection with the token
