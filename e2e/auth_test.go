@@ -105,6 +105,9 @@ func TestServePermissions(t *testing.T) {
 	if m := c.read(10 * time.Second); m["status"] != "error" || fmt.Sprint(m["error"]) != `map[code:FORBIDDEN message:role "reader" may not read field "author" of collection "messages", or it does not exist]` {
 		t.Fatalf("subscribe with a field the role may not read = %v", m)
 	}
+	if code, metrics := get(t, s.httpURL()+"/metrics"); code != http.StatusOK || !strings.Contains(metrics, `pgfeed_ws_errors_total{code="FORBIDDEN"} 1`+"\n") {
+		t.Fatalf("/metrics = %d, want the FORBIDDEN reply counted:\n%s", code, metrics)
+	}
 	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "m"})
 	init := c.read(10 * time.Second)
 	if init["event"] != "init" {

@@ -22,6 +22,21 @@ const (
 	codeInternal           = "INTERNAL_SERVER_ERROR"
 )
 
+// ErrorCodes are the codes of error replies, in the order of Stats.Errors.
+var ErrorCodes = [...]string{codeInvalidPayload, codeInvalidCollection, codeInvalidQuery, codeForbidden,
+	codeAuthFailed, codeAuthTimeout, codeTokenExpired, codeRequestsExceeded, codeLimitExceeded,
+	codeServiceUnavailable, codeInternal}
+
+// codeIndex is the index of code in ErrorCodes.
+func codeIndex(code string) int {
+	for i, c := range ErrorCodes {
+		if c == code {
+			return i
+		}
+	}
+	return len(ErrorCodes) - 1 // not reached: every code is listed
+}
+
 // Close codes (PROTOCOL.md "Close codes").
 const (
 	closeNormal        = 1000

@@ -96,6 +96,7 @@ func truncate(s string, n int) string {
 // replyError sends {"type":context,"status":"error","error":{...},"uid":uid}.
 func (c *conn) replyError(context string, err error, uid json.RawMessage) {
 	code, msg := wireError(err)
+	c.s.stats.errors[codeIndex(code)].Add(1)
 	b := make([]byte, 0, 96+len(msg)+len(uid))
 	b = append(b, `{"type":`...)
 	b = appendJSONString(b, context)

@@ -59,11 +59,15 @@ type Stats struct {
 	Rejected      int64 // upgrades refused (400, 401, 403, 503)
 	Position      int64 // stream position of the last published change
 	Queued        int64 // connections with outbound frames not yet written
+	// Errors counts the error replies sent, by code, in the order of
+	// ErrorCodes.
+	Errors [len(ErrorCodes)]int64
 }
 
 type counters struct {
 	changes, delivered, slowClosed, rejected, subs atomic.Int64
 	queued                                         atomic.Int64 // connections with frames waiting for a writer
+	errors                                         [len(ErrorCodes)]atomic.Int64
 }
 
 // NewServer starts the event loop, the workers and the writers. Serve
@@ -158,7 +162,7 @@ func (s *Server) SetPosition(at cdc.Mark) { s.hub.setPosition(at) }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Conns:         s.conns.Load(),
 		Subscriptions: s.stats.subs.Load(),
 		Changes:       s.stats.changes.Load(),
@@ -168,6 +172,10 @@ func (s *Server) Stats() Stats {
 		Position:      s.hub.position(),
 		Queued:        s.stats.queued.Load(),
 	}
+	for i := range st.Errors {
+		st.Errors[i] = s.stats.errors[i].Load()
+	}
+	return st
 }
 
 // ErrServerClosed is returned by Serve when the server was closed before it

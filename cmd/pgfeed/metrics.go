@@ -139,7 +139,24 @@ func registerServerStats(reg prometheus.Registerer, srv *ws.Server) {
 		counter("pgfeed_ws_rejected_total",
 			"Upgrades refused (400, 401, 403, 503).",
 			stat(func(s ws.Stats) int64 { return s.Rejected })),
+		errorsByCode{srv},
 	)
+}
+
+// errorsByCode exposes the server's error replies as
+// pgfeed_ws_errors_total{code}.
+type errorsByCode struct{ srv *ws.Server }
+
+var errorsDesc = prometheus.NewDesc("pgfeed_ws_errors_total",
+	"Error replies sent to clients, by protocol error code.", []string{"code"}, nil)
+
+func (e errorsByCode) Describe(ch chan<- *prometheus.Desc) { ch <- errorsDesc }
+
+func (e errorsByCode) Collect(ch chan<- prometheus.Metric) {
+	st := e.srv.Stats()
+	for i, code := range ws.ErrorCodes {
+		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(st.Errors[i]), code)
+	}
 }
 
 // gauge and counter are metrics read from f at each scrape.
