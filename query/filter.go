@@ -337,11 +337,9 @@ func foldWalk(s []byte, p string, ascii bool) (int, int) {
 		r, n := rune(s[j]), 1
 		if r >= utf8.RuneSelf {
 			r, n = utf8.DecodeRune(s[j:])
-			if !ascii {
-				r = unicode.ToLower(r)
-			}
-		} else if 'A' <= r && r <= 'Z' {
-			r += 'a' - 'A'
+		}
+		if !ascii || r < utf8.RuneSelf { // as lowerString folds
+			r = lower(r)
 		}
 		if r != pr {
 			return j, cmp.Compare(r, pr)
