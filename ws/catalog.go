@@ -61,17 +61,32 @@ func (c *catalog) reloadLocked(ctx context.Context, force bool) error {
 	if err != nil {
 		return fmt.Errorf("load catalog: %w", err)
 	}
+	c.tables = byName(list)
+	c.loaded = time.Now()
+	return nil
+}
+
+// byName indexes tables by the names clients may give them: the
+// collection, and "public.x" for a collection x of the public schema.
+func byName(list []query.Table) map[string]*query.Table {
 	tables := make(map[string]*query.Table, 2*len(list))
 	for i := range list {
 		t := &list[i]
 		tables[t.Collection] = t
-		if !strings.Contains(t.Collection, ".") {
-			tables["public."+t.Collection] = t
+		if pn := publicName(t.Collection); pn != "" {
+			tables[pn] = t
 		}
 	}
-	c.tables = tables
-	c.loaded = time.Now()
-	return nil
+	return tables
+}
+
+// publicName is the other name of a collection of the public schema,
+// "public.x" for x; "" for other collections.
+func publicName(coll string) string {
+	if strings.Contains(coll, ".") {
+		return ""
+	}
+	return "public." + coll
 }
 
 // forget drops a collection that stopped being tracked.
@@ -79,6 +94,6 @@ func (c *catalog) forget(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.tables, name)
-	delete(c.tables, "public."+name)
+	delete(c.tables, publicName(name))
 	c.loaded = time.Time{}
 }

@@ -132,13 +132,7 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 	if p == nil {
 		return nil, nil
 	}
-	byName := make(map[string]*query.Table, 2*len(tables))
-	for i := range tables {
-		byName[tables[i].Collection] = &tables[i]
-		if pn := publicName(tables[i].Collection); pn != "" {
-			byName[pn] = &tables[i]
-		}
-	}
+	named := byName(tables)
 	var errs []error
 	for _, role := range slices.Sorted(maps.Keys(p.roles)) {
 		rules := p.roles[role]
@@ -146,7 +140,7 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 			if coll == anyCollection {
 				continue
 			}
-			t := byName[coll]
+			t := named[coll]
 			if t == nil {
 				if !slices.Contains(untracked, coll) {
 					untracked = append(untracked, coll)
@@ -197,15 +191,6 @@ func (p *Permissions) rule(role, coll string) (r *Rule, ok bool) {
 	}
 	r, ok = rules[anyCollection]
 	return r, ok
-}
-
-// publicName is the other name of a collection of the public schema,
-// "public.x" for x; "" for other collections.
-func publicName(coll string) string {
-	if strings.Contains(coll, ".") {
-		return ""
-	}
-	return "public." + coll
 }
 
 // readsAny reports whether role may read every collection, so that a
