@@ -146,7 +146,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 	fixed := []string{`{"e":{"_eq":"Happy"}}`, `{"fe":{"_in":["sad","é","nope"]}}`, `{"e":{"_istarts_with":"HA"}}`,
 		`{"e":{"_neq":"nope"}}`, `{"ea":{"_contains":"a b"}}`, `{"ds":{"_lt":"b"}}`, `{"di":{"_between":[-1,42]}}`, `{"dt":{"_ncontains":"a"}}`,
 		`{"tm":{"_gte":"12:00"}}`, `{"tms":{"_contains":"24:00"}}`,
-		`{"ci":{"_eq":"ÉB"}}`, `{"ci":{"_starts_with":"a"}}`, `{"ci":{"_lt":"b"}}`}
+		`{"ci":{"_eq":"ÉB"}}`, `{"ci":{"_starts_with":"a"}}`, `{"ci":{"_lt":"b"}}`,
+		`{"s":{"_ieq":"aB"}}`, `{"ci":{"_nieq":"é"}}`, `{"e":{"_ieq":"happy"}}`}
 	for checked < nfilters {
 		fj, err := json.Marshal(g.filter(tbl, 0))
 		if checked < len(fixed) {
@@ -428,7 +429,7 @@ func (g *gen) constant(col string) any {
 
 var (
 	ordered  = []string{"_eq", "_neq", "_lt", "_lte", "_gt", "_gte", "_in", "_nin", "_between", "_nbetween", "_null", "_nnull"}
-	textOps  = append(slices.Clone(ordered), "_contains", "_ncontains", "_icontains", "_nicontains", "_starts_with", "_nstarts_with", "_istarts_with", "_nistarts_with", "_ends_with", "_nends_with", "_iends_with", "_niends_with", "_empty", "_nempty")
+	textOps  = append(slices.Clone(ordered), "_contains", "_ncontains", "_icontains", "_nicontains", "_starts_with", "_nstarts_with", "_istarts_with", "_nistarts_with", "_ends_with", "_nends_with", "_iends_with", "_niends_with", "_ieq", "_nieq", "_empty", "_nempty")
 	equalOps = []string{"_eq", "_neq", "_in", "_nin", "_null", "_nnull"}
 	// An enum takes the string operators, not the ordering ones.
 	enumOps   = slices.DeleteFunc(slices.Clone(textOps), func(op string) bool { return slices.Contains(ordered, op) && !slices.Contains(equalOps, op) })

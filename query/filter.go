@@ -41,6 +41,8 @@ const (
 	opNends
 	opIends
 	opNiends
+	opIeq
+	opNieq
 )
 
 // Filter is a compiled row filter: a tree of _and/_or nodes over
@@ -222,6 +224,8 @@ func (f *Filter) Match(r *Row) bool {
 		return !(len(s) >= len(p) && string(s[len(s)-len(p):]) == p)
 	case opIends, opNiends:
 		return foldSuffix(s, p, f.ascii) == (f.op == opIends)
+	case opIeq, opNieq:
+		return (foldCompare(s, p, f.ascii) == 0) == (f.op == opIeq)
 	}
 	return false
 }

@@ -18,6 +18,7 @@ var opNames = map[string]op{
 	"_contains": opContains, "_ncontains": opNcontains, "_icontains": opIcontains, "_nicontains": opNicontains,
 	"_starts_with": opStarts, "_nstarts_with": opNstarts, "_istarts_with": opIstarts, "_nistarts_with": opNistarts,
 	"_ends_with": opEnds, "_nends_with": opNends, "_iends_with": opIends, "_niends_with": opNiends,
+	"_ieq": opIeq, "_nieq": opNieq,
 }
 
 // Directus operators pgfeed does not evaluate.
@@ -310,7 +311,7 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		}
 		val := value{s: s, arg: s}
 		switch o {
-		case opIcontains, opNicontains, opIstarts, opNistarts, opIends, opNiends:
+		case opIcontains, opNicontains, opIstarts, opNistarts, opIends, opNiends, opIeq, opNieq:
 			val.s = lowerString(s, p.t.FoldASCII)
 		}
 		f.vals = []value{val}

@@ -191,6 +191,10 @@ func (f *Filter) sql(b *strings.Builder, args []any) []any {
 		}
 		// lower() maps character for character, so lengths agree.
 		s = "right(" + folded(raw) + ", length(" + p + "))" + o + folded(p)
+	case opIeq:
+		s = folded(raw) + " = " + folded(param(&f.vals[0]))
+	case opNieq:
+		s = folded(raw) + " <> " + folded(param(&f.vals[0]))
 	default:
 		s = "FALSE"
 	}
