@@ -180,6 +180,24 @@ func TestAgreeWithPostgres(t *testing.T) {
 			foldedOtherwise++
 		}
 	}
+	// Searches (query.search), over every field or all but one.
+	searchedSome := 0
+	for i := 0; i < 100; i++ {
+		s := g.search()
+		var readable func(string) bool
+		if i%2 == 1 {
+			hidden := tbl.Columns[g.rnd.Intn(len(tbl.Columns))].Name
+			readable = func(f string) bool { return f != hidden }
+		}
+		got := check(tbl, []byte(strconv.Quote(s)), query.SearchFilter(tbl, s, readable))
+		if len(got) > 0 && len(got) < nrows {
+			searchedSome++
+		}
+	}
+	if searchedSome < 30 {
+		t.Fatalf("only %d of 100 searches selected a proper subset of the rows", searchedSome)
+	}
+
 	// A snapshot query as the protocol layer builds it from a Spec runs
 	// and returns matching rows in the requested order.
 	spec, err := query.Parse(tbl, []byte(`{"fields":"id,s","filter":{"big":{"_gte":0}},"sort":["-b","id"],"limit":7,"offset":3}`), env, query.Limits{})
@@ -230,7 +248,8 @@ func TestAgreeWithPostgres(t *testing.T) {
 	if foldedOtherwise == 0 {
 		t.Fatal("no filter matched other rows when folding ASCII letters only")
 	}
-	t.Logf("%d filters, %d selected a proper subset, %d matched other rows folding ASCII letters only", checked, matchedSome, foldedOtherwise)
+	t.Logf("%d filters, %d selected a proper subset, %d matched other rows folding ASCII letters only; %d of 100 searches selected a proper subset",
+		checked, matchedSome, foldedOtherwise, searchedSome)
 }
 
 type gen struct{ rnd *rand.Rand }
@@ -352,6 +371,17 @@ func (g *gen) cell(col string) any {
 		return "{" + strings.Join(els, ",") + "}"
 	}
 	panic(col)
+}
+
+// search is a random query.search: text, a number or a uuid.
+func (g *gen) search() string {
+	switch g.rnd.Intn(4) {
+	case 0:
+		return g.pick(append(append(ints, bigs...), "1.5", "-2.25", "2.5", "0.1", "1.50", "16777217")...)
+	case 1:
+		return g.pick(uuids...)
+	}
+	return g.text(2)
 }
 
 // constant is a random filter constant for column col.

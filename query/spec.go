@@ -16,6 +16,9 @@ type Spec struct {
 	AllFields bool
 	// Filter is nil when every row matches.
 	Filter *Filter
+	// Search is query.search, "" when absent. Parse leaves it out of
+	// Filter: SearchFilter compiles it over the fields the reader may read.
+	Search string
 
 	// For the initial snapshot only:
 
@@ -32,7 +35,8 @@ type Spec struct {
 
 // Parse reads the Directus `query` value of a subscribe message for table t
 // (nil or JSON null allowed): fields (array of names or comma-separated
-// string), filter (object or JSON string), sort (array or comma-separated
+// string), filter (object or JSON string), search (a string, kept as
+// Spec.Search), sort (array or comma-separated
 // string; "-name" sorts descending), limit (default lim.DefaultLimit,
 // capped at lim.MaxLimit; -1 means the cap), offset, page. Bad input gives
 // an *Error.
@@ -51,7 +55,7 @@ func Parse(t *Table, raw []byte, env Env, lim Limits) (*Spec, error) {
 	default:
 		return nil, &Error{Message: "query must be an object"}
 	}
-	for _, k := range []string{"search", "deep", "alias", "aggregate", "groupBy"} {
+	for _, k := range []string{"deep", "alias", "aggregate", "groupBy"} {
 		if _, ok := q[k]; ok {
 			return nil, errorf("", "query.%s is not supported", k)
 		}
@@ -85,6 +89,10 @@ func Parse(t *Table, raw []byte, env Env, lim Limits) (*Spec, error) {
 			return nil, err
 		}
 		s.Filter = f
+	}
+
+	if s.Search, err = parseSearch(q["search"]); err != nil {
+		return nil, err
 	}
 
 	sorts, err := names(q["sort"], "sort")

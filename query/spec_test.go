@@ -74,7 +74,9 @@ func TestParseErrors(t *testing.T) {
 		{"sort unknown", `{"sort":["-nope"]}`, "nope", "cannot sort"},
 		{"negative limit", `{"limit":-2}`, "", "limit"},
 		{"negative offset", `{"offset":-1}`, "", "offset"},
-		{"search", `{"search":"x"}`, "", "search is not supported"},
+		{"search of an object", `{"search":{"s":"x"}}`, "", "query.search must be a string"},
+		{"search with NUL", `{"search":"a\u0000"}`, "", "NUL"},
+		{"deep", `{"deep":{}}`, "", "query.deep is not supported"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

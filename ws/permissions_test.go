@@ -296,3 +296,41 @@ func TestSetPermissions(t *testing.T) {
 	e.srv.SetPermissions(nil)
 	mem.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"},{"id":2,"title":"a2"},{"id":3,"title":"b3"},{"id":4,"title":"b4"},{"id":7,"title":"a7"}],"uid":"m"`)
 }
+
+// TestSearch checks query.search: the snapshot and the events hold the rows
+// with the text in a field, ignoring case (or the number in a numeric
+// field), and only fields the role may read are searched.
+func TestSearch(t *testing.T) {
+	e := permissionsEnv(t)
+	c := e.dial(t, nil)
+
+	// s1 is in row 1's secret, which the public role may not read.
+	c.send(`{"type":"subscribe","collection":"posts","uid":"secret","query":{"search":"S1"}}`)
+	init := c.read()
+	p := cursorOf(t, init)
+	if want := `{"type":"subscription","event":"init","data":[],"uid":"secret","cursor":"` + itoa(p) + `"}`; init != want {
+		t.Fatalf("init of a search in an unreadable field\ngot  %s\nwant %s", init, want)
+	}
+	c.send(`{"type":"subscribe","collection":"posts","uid":"a","query":{"search":"A","fields":"title"}}`)
+	if got, want := c.read(), `{"type":"subscription","event":"init","data":[{"id":1,"title":"a1"}],"uid":"a","cursor":"`+itoa(p)+`"}`; got != want {
+		t.Fatalf("init of a search for A\ngot  %s\nwant %s", got, want)
+	}
+	e.exec(`INSERT INTO posts VALUES (5, 'bob', 'Ant', 's1', 'published')`) // p+1: has a
+	e.exec(`INSERT INTO posts VALUES (6, 'bob', 'dog', 's1', 'published')`) // p+2: no a
+	e.exec(`UPDATE posts SET title = 'cow' WHERE id = 1`)                   // p+3: leaves
+	c.expect(`{"type":"subscription","event":"create","data":[{"id":5,"title":"Ant"}],"uid":"a","cursor":"` + itoa(p+1) + `"}`)
+	c.expect(`{"type":"subscription","event":"delete","data":[1],"reason":"leave","uid":"a","cursor":"` + itoa(p+3) + `"}`)
+	c.alive()
+
+	// A role that reads every field finds s1 in secret; a number is looked
+	// for in the key too.
+	a := e.dial(t, nil)
+	a.send(`{"type":"auth","access_token":"` + roleToken(t, "root", "admin") + `"}`)
+	a.expect(`{"type":"auth","status":"ok"}`)
+	a.send(`{"type":"subscribe","collection":"posts","uid":"s","query":{"search":"s1","fields":"id"}}`)
+	a.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":1},{"id":5},{"id":6}],"uid":"s"`)
+	a.send(`{"type":"subscribe","collection":"posts","uid":"n","query":{"search":4,"fields":"id"}}`)
+	a.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":4}],"uid":"n"`)
+	a.send(`{"type":"subscribe","collection":"posts","uid":"x","query":{"search":["s1"]}}`)
+	a.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_QUERY","message":"query.search must be a string"},"uid":"x"}`)
+}

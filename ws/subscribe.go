@@ -142,6 +142,10 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (t *query.Table
 	if perm, err = rule.apply(t, spec, sub.role, env, s.cfg.Limits); err != nil {
 		return nil, nil, nil, err
 	}
+	// A search looks only in the fields the role may read, as Directus's
+	// does: a match in another would tell what it holds.
+	search := query.SearchFilter(t, spec.Search, func(field string) bool { return rule.readable(t, field) })
+	spec.Filter = query.And(spec.Filter, search)
 	return t, spec, perm, nil
 }
 
