@@ -7,6 +7,7 @@ import "time"
 // sliding window.
 type Env struct {
 	CurrentUser string    // $CURRENT_USER: the token's subject; "" when anonymous
+	CurrentRole string    // $CURRENT_ROLE: the token's role; "" when it has none
 	Now         time.Time // $NOW
 }
 
@@ -39,4 +40,18 @@ func (l Limits) withDefaults() Limits {
 		l.MaxList = 1000
 	}
 	return l
+}
+
+// variable resolves s when it names a variable that stands for a string:
+// ok reports that it does, null that the variable is unset (SQL NULL).
+func (e *Env) variable(s string) (v string, null, ok bool) {
+	switch s {
+	case "$CURRENT_USER":
+		v = e.CurrentUser
+	case "$CURRENT_ROLE":
+		v = e.CurrentRole
+	default:
+		return "", false, false
+	}
+	return v, v == "", true
 }

@@ -129,6 +129,10 @@ func TestMatch(t *testing.T) {
 		{"bpchar blank is empty", `{"c":{"_empty":true}}`, rowEmpty, true},
 		{"$CURRENT_USER", `{"s":{"_eq":"$CURRENT_USER"}}`, `{"id": 9, "s": "alice"}`, true},
 		{"$CURRENT_USER other", `{"s":{"_eq":"$CURRENT_USER"}}`, `{"id": 9, "s": "bob"}`, false},
+		{"$CURRENT_ROLE", `{"s":{"_eq":"$CURRENT_ROLE"}}`, `{"id": 9, "s": "editor"}`, true},
+		{"$CURRENT_ROLE in a list", `{"s":{"_in":["x","$CURRENT_ROLE"]}}`, `{"id": 9, "s": "editor"}`, true},
+		{"$CURRENT_ROLE in a string operator", `{"s":{"_starts_with":"$CURRENT_ROLE"}}`, `{"id": 9, "s": "editors"}`, true},
+		{"$CURRENT_ROLE other", `{"s":{"_eq":"$CURRENT_ROLE"}}`, `{"id": 9, "s": "alice"}`, false},
 
 		// bool
 		{"bool _eq", `{"b":{"_eq":true}}`, rowFull, true},
@@ -253,12 +257,13 @@ func TestMatch(t *testing.T) {
 		{"empty filter", `{}`, rowNulls, true},
 		{"null filter", `null`, rowNulls, true},
 		{"anonymous $CURRENT_USER matches nothing", `{"s":{"_neq":"$CURRENT_USER"}}`, rowFull, true},
+		{"anonymous $CURRENT_ROLE matches nothing", `{"s":{"_neq":"$CURRENT_ROLE"}}`, rowFull, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			env := testEnv
 			if strings.HasPrefix(tc.desc, "anonymous") {
-				env.CurrentUser = ""
+				env.CurrentUser, env.CurrentRole = "", ""
 				tc.want = false
 			}
 			f, err := ParseFilter(testTable, []byte(tc.filter), env, Limits{})

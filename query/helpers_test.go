@@ -27,7 +27,7 @@ func columns(namesAndTypes ...string) []Column {
 	return cs
 }
 
-var testEnv = Env{CurrentUser: "alice", Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+var testEnv = Env{CurrentUser: "alice", CurrentRole: "editor", Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 
 func mustFilter(tb testing.TB, tbl *Table, filter string) *Filter {
 	tb.Helper()

@@ -31,7 +31,7 @@ type parser struct {
 	t     *Table
 	env   Env
 	lim   Limits
-	vars  bool // substitute $CURRENT_USER and $NOW
+	vars  bool // substitute $CURRENT_USER, $CURRENT_ROLE and $NOW
 	nodes int
 }
 
@@ -300,11 +300,11 @@ func (p *parser) condition(col int, name string, v any) (*Filter, error) {
 		if !ok {
 			return nil, errorf(field, "%s takes a string", name)
 		}
-		if p.vars && s == "$CURRENT_USER" {
-			if p.env.CurrentUser == "" {
+		if val, null, isVar := p.env.variable(s); p.vars && isVar {
+			if null {
 				return &Filter{op: opFalse, field: field}, nil
 			}
-			s = p.env.CurrentUser
+			s = val
 		}
 		if strings.IndexByte(s, 0) >= 0 {
 			return nil, errorf(field, "%s: strings cannot contain NUL characters", name)

@@ -18,18 +18,17 @@ var (
 )
 
 // scalar decodes one constant for a column of kind k. null reports an
-// anonymous $CURRENT_USER, which stands for SQL NULL.
+// unset variable (an anonymous $CURRENT_USER), which stands for SQL NULL.
 func (p *parser) scalar(field, name, typ string, k kind, v any) (val value, null bool, err error) {
 	bad := func() (value, bool, error) {
 		return value{}, false, errorf(field, "%s expects %s, got %s", name, k.describe(), describe(v))
 	}
 	if s, ok := v.(string); ok && p.vars {
-		switch {
-		case s == "$CURRENT_USER":
-			if p.env.CurrentUser == "" {
-				return value{}, true, nil
-			}
-			v = p.env.CurrentUser
+		switch val, null, isVar := p.env.variable(s); {
+		case isVar && null:
+			return value{}, true, nil
+		case isVar:
+			v = val
 		case strings.HasPrefix(s, "$NOW") && (k == kTimestamptz || k == kTimestamp || k == kDate):
 			t, ok := nowValue(s, p.env.Now)
 			if !ok {

@@ -156,7 +156,7 @@ func (p *Permissions) Check(tables []query.Table, lim query.Limits) (untracked [
 					errs = append(errs, fmt.Errorf("permissions: role %q, collection %q: no field %q", role, coll, f))
 				}
 			}
-			if _, err := r.rowFilter(t, query.Env{CurrentUser: "user", Now: time.Now()}, lim); err != nil {
+			if _, err := r.rowFilter(t, query.Env{CurrentUser: "user", CurrentRole: "role", Now: time.Now()}, lim); err != nil {
 				errs = append(errs, fmt.Errorf("permissions: role %q, collection %q: filter: %v", role, coll, err))
 			}
 		}

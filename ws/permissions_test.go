@@ -334,3 +334,24 @@ func TestSearch(t *testing.T) {
 	a.send(`{"type":"subscribe","collection":"posts","uid":"x","query":{"search":["s1"]}}`)
 	a.expect(`{"type":"subscribe","status":"error","error":{"code":"INVALID_QUERY","message":"query.search must be a string"},"uid":"x"}`)
 }
+
+// TestCurrentRole checks $CURRENT_ROLE: the token's role in a filter, and
+// NULL (matching nothing) for a connection without one.
+func TestCurrentRole(t *testing.T) {
+	e := permissionsEnv(t)
+	e.exec(`INSERT INTO posts VALUES (5, 'admin', 'by the role', 's5', 'published')`)
+	a := e.dial(t, nil)
+	a.send(`{"type":"auth","access_token":"` + roleToken(t, "root", "admin") + `"}`)
+	a.expect(`{"type":"auth","status":"ok"}`)
+	a.send(`{"type":"subscribe","collection":"posts","uid":"r","query":{"fields":"id","filter":{"author":{"_eq":"$CURRENT_ROLE"}}}}`)
+	p := cursorOf(t, a.expectPrefix(`{"type":"subscription","event":"init","data":[{"id":5}],"uid":"r"`))
+
+	c := e.dial(t, nil) // the public role, with no role claim
+	c.send(`{"type":"subscribe","collection":"posts","uid":"n","query":{"filter":{"title":{"_neq":"$CURRENT_ROLE"}}}}`)
+	c.expect(`{"type":"subscription","event":"init","data":[],"uid":"n","cursor":"` + itoa(p) + `"}`)
+
+	e.exec(`INSERT INTO posts VALUES (6, 'bob', 'b6', 's6', 'published')`)   // p+1
+	e.exec(`INSERT INTO posts VALUES (7, 'admin', 'a7', 's7', 'published')`) // p+2
+	a.expect(`{"type":"subscription","event":"create","data":[{"id":7}],"uid":"r","cursor":"` + itoa(p+2) + `"}`)
+	c.alive()
+}

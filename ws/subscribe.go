@@ -124,7 +124,7 @@ func (s *Server) compile(ctx context.Context, sub *subscription) (t *query.Table
 	if !ok {
 		return nil, nil, nil, errForbiddenCollection(sub.role, sub.name)
 	}
-	env := query.Env{CurrentUser: sub.user, Now: time.Now()}
+	env := query.Env{CurrentUser: sub.user, CurrentRole: sub.role, Now: time.Now()}
 	spec, err = query.Parse(t, sub.query, env, s.cfg.Limits)
 	var qe *query.Error
 	if errors.As(err, &qe) {
