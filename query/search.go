@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// searchNumber is a number as Directus's search takes one: written the way
-// JavaScript prints it back (no plus sign, leading zeros, trailing zeros in
-// the fraction or exponent), which "-0" is not.
+// searchNumber is a number as Directus's search takes one: written as
+// JavaScript prints it back, with no plus sign, no leading zeros, no
+// trailing zeros in a fraction and no exponent ("-0" is printed "0").
 var searchNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$`)
 
 // parseSearch reads query.search: a string, or a number taken as its text.
