@@ -217,3 +217,31 @@ func TestDirectusSDKBackToBack(t *testing.T) {
 		t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
 	}
 }
+
+// TestDirectusSDKSearch checks a query as the SDK sends it (each part
+// turned into a string: fields comma-separated, the filter as JSON): a
+// search with a filter, over the snapshot and the events.
+func TestDirectusSDKSearch(t *testing.T) {
+	t.Parallel()
+	u := newMessagesDB(t)
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('apple', 'ann'), ('banana', 'ann'), ('apple pie', 'bob')`)
+	s := startServer(t, u, "--auth-mode", "public")
+	s.waitReady(t)
+	c := startSDK(t, s.httpURL(), "public", "", `PGFEED_QUERY={"fields":["id","text"],"search":"APP","filter":{"author":{"_nieq":"BOB"}}}`)
+	c.expect("open", func(l sdkLine) bool { return l.Kind == "open" })
+	jsonEqual(t, "init data", c.expectEvent("raw", "init"), `[{"id":1,"text":"apple"}]`)
+
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('cherry', 'ann')`)    // id 4: no "app"
+	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('Pineapple', 'ann')`) // id 5
+	jsonEqual(t, "create data", c.expectEvent("raw", "create"), `[{"id":5,"text":"Pineapple"}]`)
+	storetest.Exec(t, u, `UPDATE messages SET text = 'pear' WHERE id = 1`)
+	l := c.expect("leave", func(l sdkLine) bool { return l.Kind == "raw" && l.Msg["event"] == "delete" })
+	if l.Msg["reason"] != "leave" {
+		t.Fatalf("update out of the search: %v, want a delete with reason leave", l.Msg)
+	}
+	jsonEqual(t, "leave data", l.Msg["data"], `[1]`)
+	c.command("exit")
+	if code := c.p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
+	}
+}

@@ -5,7 +5,8 @@
 //
 // Environment: PGFEED_URL (http://host:port), PGFEED_AUTH_MODE (public or
 // handshake), PGFEED_TOKEN (an access token, for handshake), PGFEED_PACED
-// (set: the WebSocket the README recommends for Node, below).
+// (set: the WebSocket the README recommends for Node, below), PGFEED_QUERY
+// (the subscription's query as JSON; by default the fields id and text).
 import { createDirectus, realtime, staticToken } from "@directus/sdk";
 import WS from "ws";
 import readline from "node:readline";
@@ -42,9 +43,8 @@ try {
   out({ kind: "connect-error", error: String(err) });
   process.exit(3);
 }
-const { subscription, unsubscribe } = await client.subscribe("messages", {
-  query: { fields: ["id", "text"] },
-});
+const query = process.env.PGFEED_QUERY ? JSON.parse(process.env.PGFEED_QUERY) : { fields: ["id", "text"] };
+const { subscription, unsubscribe } = await client.subscribe("messages", { query });
 out({ kind: "subscribed" });
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
