@@ -142,3 +142,45 @@ func TestPartitionCaptureStates(t *testing.T) {
 		}
 	}
 }
+
+// TestDropPartitionAlongAnotherTable: a partition may go only with its own
+// tracked table. Dropped in one command with another tracked table, its
+// rows would vanish from a table that stays tracked: that is refused, as
+// dropping it alone is. The whole partitioned table may go, partitions and
+// all, and so may a tracked table with an untracked one.
+func TestDropPartitionAlongAnotherTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db := storetest.OpenMigrated(t, `
+		CREATE TABLE events (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE events_a PARTITION OF events FOR VALUES FROM (0) TO (10) PARTITION BY RANGE (id);
+		CREATE TABLE events_a1 PARTITION OF events_a FOR VALUES FROM (0) TO (5);
+		CREATE TABLE events_b PARTITION OF events FOR VALUES FROM (10) TO (20);
+		CREATE TABLE notes (id int PRIMARY KEY);
+		CREATE TABLE scratch (id int PRIMARY KEY);
+		CREATE SCHEMA side;
+		CREATE TABLE side.logs (id int PRIMARY KEY);
+		SELECT pgfeed.track('events'), pgfeed.track('notes'), pgfeed.track('side.logs');
+		INSERT INTO events VALUES (1), (2), (15);`)
+	refused := []string{
+		`DROP TABLE notes, events_b`,
+		`DROP TABLE events_a1, notes`,
+		`DROP TABLE notes, events_a`, // a partition with partitions of its own
+		`DROP TABLE events_b, side.logs`,
+	}
+	for _, sql := range refused {
+		_, err := db.Pool().Exec(ctx, sql)
+		if err == nil || !strings.Contains(err.Error(), "pgfeed cannot record the rows that dropping") {
+			t.Errorf("%s: err = %v, want it refused", sql, err)
+		}
+	}
+	for _, sql := range []string{`DROP TABLE notes, scratch`, `DROP TABLE events`, `DROP SCHEMA side CASCADE`} {
+		if _, err := db.Pool().Exec(ctx, sql); err != nil {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	tables, err := db.Tables(ctx)
+	if err != nil || len(tables) != 0 {
+		t.Errorf("tracked after dropping them all: %v, %v", tables, err)
+	}
+}

@@ -1,5 +1,6 @@
 -- Removes change capture from every tracked table, then pgfeed's schema.
 DROP EVENT TRIGGER IF EXISTS pgfeed_drop;
+DROP EVENT TRIGGER IF EXISTS pgfeed_before_drop;
 DROP EVENT TRIGGER IF EXISTS pgfeed_alter;
 DO $$
 DECLARE

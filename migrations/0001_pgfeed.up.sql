@@ -933,20 +933,36 @@ $$;
 CREATE FUNCTION pgfeed.on_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_part text;
+    v_part    text;
+    v_members text := pg_catalog.current_setting('pgfeed.members', true);
+    v_mark    text := TG_TAG || '|' || pg_catalog.statement_timestamp() || '|';
 BEGIN
     -- A partition's rows leave its tracked table with it, and are gone
-    -- before this runs: unless the tracked table goes too, refuse. (Its
-    -- triggers are listed among the dropped objects, with the table's
-    -- schema and name.)
+    -- before this runs: unless that tracked table goes too, refuse. (The
+    -- partition's triggers are listed among the dropped objects, with the
+    -- table's schema and name.) Which tracked table a dropped partition
+    -- belonged to is in what before_drop noted as this command began;
+    -- where it noted nothing (a command it does not fire for), a partition
+    -- may go along with any tracked table.
+    IF NOT coalesce(pg_catalog.starts_with(v_members, v_mark), false) THEN
+        v_members := NULL;
+    END IF;
     SELECT pg_catalog.format('%I.%I', tb.address_names[1], tb.address_names[2]) INTO v_part
     FROM pg_event_trigger_dropped_objects() tb
     JOIN pg_event_trigger_dropped_objects() tg
       ON tg.object_type = 'trigger' AND tg.address_names[3] = 'pgfeed_capture_ins'
      AND tg.address_names[1:2] = tb.address_names
     WHERE tb.object_type = 'table'
-      AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() o JOIN pgfeed.tracked t ON t.rel::oid = o.objid
-                      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0)
+      AND CASE WHEN v_members IS NULL THEN
+              NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() o JOIN pgfeed.tracked t ON t.rel::oid = o.objid
+                          WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0)
+          ELSE
+              EXISTS (SELECT FROM unnest(pg_catalog.string_to_array(substr(v_members, length(v_mark) + 1), ',')) m(pair)
+                      WHERE pg_catalog.split_part(m.pair, ':', 1)::oid = tb.objid
+                        AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() o
+                                        WHERE o.objid = pg_catalog.split_part(m.pair, ':', 2)::oid
+                                          AND o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0))
+          END
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'pgfeed cannot record the rows that dropping % removes from the partitioned table it tracks', v_part
@@ -957,6 +973,23 @@ BEGIN
     FROM pg_event_trigger_dropped_objects() o
     JOIN pgfeed.tracked t ON t.rel::oid = o.objid
     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
+END
+$$;
+
+-- before_drop notes, as a command that may drop tables begins, which
+-- tracked table each partition with capture triggers records into, for
+-- on_drop: once the command has run, nothing tells which table a dropped
+-- partition belonged to. The note, in the setting pgfeed.members, is the
+-- command's tag and start, then "partition:table" pairs of oids.
+CREATE FUNCTION pgfeed.before_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('pgfeed.members', TG_TAG || '|' || pg_catalog.statement_timestamp() || '|' || coalesce((
+        SELECT pg_catalog.string_agg(g.tgrelid::text || ':' || t.rel::oid::text, ',')
+        FROM pgfeed.tracked t
+        JOIN pg_catalog.pg_proc p ON p.pronamespace = 'pgfeed'::regnamespace AND p.proname::text = t.fn || '_ins'
+        JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
+        WHERE g.tgrelid <> t.rel::oid), ''), true);
 END
 $$;
 
@@ -1071,6 +1104,9 @@ DO $$
 BEGIN
     IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         CREATE EVENT TRIGGER pgfeed_drop ON sql_drop EXECUTE FUNCTION pgfeed.on_drop();
+        CREATE EVENT TRIGGER pgfeed_before_drop ON ddl_command_start
+            WHEN TAG IN ('DROP TABLE', 'DROP FOREIGN TABLE', 'DROP SCHEMA', 'DROP OWNED', 'DROP EXTENSION')
+            EXECUTE FUNCTION pgfeed.before_drop();
         CREATE EVENT TRIGGER pgfeed_alter ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
             EXECUTE FUNCTION pgfeed.on_alter();
     END IF;
