@@ -181,8 +181,7 @@ func TestFilteredSubscription(t *testing.T) {
 	t.Parallel()
 	u := newMessagesDB(t)
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('a1', 'ann'), ('b1', 'bob'), ('a2', 'ann')`)
-	s := startServer(t, u, "--auth-mode", "public")
-	s.waitReady(t)
+	s := servePublic(t, u)
 	c := dial(t, s.wsURL(), nil)
 	c.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "ann",
 		"query": map[string]any{"fields": []string{"id", "text"}, "filter": map[string]any{"author": map[string]any{"_eq": "ann"}}, "sort": []string{"id"}}})

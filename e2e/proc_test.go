@@ -219,6 +219,15 @@ func startServer(t testing.TB, dbURL string, args ...string) *server {
 	return startCommand(t, "", cleanEnv("DATABASE_URL="+dbURL), "serve", args...)
 }
 
+// servePublic starts `pgfeed serve` in public auth mode on dbURL and waits
+// until it is ready.
+func servePublic(t testing.TB, dbURL string) *server {
+	t.Helper()
+	s := startServer(t, dbURL, "--auth-mode", "public")
+	s.waitReady(t)
+	return s
+}
+
 func startCommand(t testing.TB, dir string, env []string, command string, args ...string) *server {
 	t.Helper()
 	args = append([]string{command, "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)

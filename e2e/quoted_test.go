@@ -21,8 +21,7 @@ func TestNamesThatNeedQuoting(t *testing.T) {
 		INSERT INTO "Sales Dept"."Order ""Items""" VALUES (1, 'first', 5), (2, 'second', 50);`)
 	out := mustRun(t, u, "track", `"Sales Dept"."Order ""Items"""`)
 	t.Logf("pgfeed track: %s", out)
-	s := startServer(t, u, "--auth-mode", "public")
-	s.waitReady(t)
+	s := servePublic(t, u)
 	c := dial(t, s.wsURL(), nil)
 	c.send(map[string]any{"type": "subscribe", "collection": `Sales Dept.Order "Items"`, "uid": "q",
 		"query": map[string]any{"fields": []string{"Item ID", `we"ird col`},

@@ -36,8 +36,7 @@ func TestServeDatabaseRestart(t *testing.T) {
 	storetest.Exec(t, u, `
 		CREATE TABLE messages (id int PRIMARY KEY, text text);
 		SELECT pgfeed.track('messages')`)
-	s := startServer(t, u, "--auth-mode", "public")
-	s.waitReady(t)
+	s := servePublic(t, u)
 
 	cl := dial(t, s.wsURL(), nil)
 	cl.send(map[string]any{"type": "subscribe", "collection": "messages", "uid": "m"})
