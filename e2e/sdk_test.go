@@ -70,6 +70,21 @@ func (c *sdkClient) expectEvent(kind, event string) any {
 	return l.Msg["data"]
 }
 
+// expectOpen waits until the SDK reports its connection open.
+func (c *sdkClient) expectOpen(what string) {
+	c.t.Helper()
+	c.expect(what, func(l sdkLine) bool { return l.Kind == "open" })
+}
+
+// exit tells the client to disconnect and checks that it ends cleanly.
+func (c *sdkClient) exit() {
+	c.t.Helper()
+	c.command("exit")
+	if code := c.p.wait(10 * time.Second); code != 0 {
+		c.t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
+	}
+}
+
 func (c *sdkClient) command(cmd string) {
 	c.t.Helper()
 	if _, err := c.p.stdin.Write([]byte(cmd + "\n")); err != nil {
@@ -117,7 +132,7 @@ func TestDirectusSDK(t *testing.T) {
 
 			// In handshake mode the SDK reports the connection open only
 			// after the server accepted its auth message.
-			c.expect("open", func(l sdkLine) bool { return l.Kind == "open" })
+			c.expectOpen("open")
 			jsonEqual(t, "init data", c.expectEvent("message", "init"), `[]`)
 
 			storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('hello', 'ann')`)
@@ -140,7 +155,7 @@ func TestDirectusSDK(t *testing.T) {
 			if l := c.expect("close", func(l sdkLine) bool { return l.Kind == "close" }); l.Code != 1001 {
 				t.Fatalf("SDK saw close code %d, want 1001", l.Code)
 			}
-			c.expect("reopen", func(l sdkLine) bool { return l.Kind == "open" })
+			c.expectOpen("reopen")
 			jsonEqual(t, "init data after reconnect", c.expectEvent("raw", "init"), `[]`)
 			// The SDK may re-send its subscription twice after a reconnect
 			// (from its reconnect hook and from the subscription generator);
@@ -181,10 +196,7 @@ func TestDirectusSDK(t *testing.T) {
 					t.Fatalf("SDK client with a bad token exit code %d, want 3", code)
 				}
 			}
-			c.command("exit")
-			if code := c.p.wait(10 * time.Second); code != 0 {
-				t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
-			}
+			c.exit()
 		})
 	}
 }
@@ -198,7 +210,7 @@ func TestDirectusSDKBackToBack(t *testing.T) {
 	u := newMessagesDB(t)
 	s := servePublic(t, u)
 	c := startSDK(t, s.httpURL(), "public", "", "PGFEED_PACED=1")
-	c.expect("open", func(l sdkLine) bool { return l.Kind == "open" })
+	c.expectOpen("open")
 	jsonEqual(t, "init data", c.expectEvent("message", "init"), `[]`)
 
 	storetest.Exec(t, u, `BEGIN;
@@ -211,10 +223,7 @@ func TestDirectusSDKBackToBack(t *testing.T) {
 	jsonEqual(t, "second create", c.expectEvent("message", "create"), `[{"id":2,"text":"two"}]`)
 	jsonEqual(t, "update", c.expectEvent("message", "update"), `[{"id":1,"text":"three"}]`)
 	jsonEqual(t, "delete", c.expectEvent("message", "delete"), `[2]`)
-	c.command("exit")
-	if code := c.p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
-	}
+	c.exit()
 }
 
 // TestDirectusSDKSearch checks a query as the SDK sends it (each part
@@ -226,7 +235,7 @@ func TestDirectusSDKSearch(t *testing.T) {
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('apple', 'ann'), ('banana', 'ann'), ('apple pie', 'bob')`)
 	s := servePublic(t, u)
 	c := startSDK(t, s.httpURL(), "public", "", `PGFEED_QUERY={"fields":["id","text"],"search":"APP","filter":{"author":{"_nieq":"BOB"}}}`)
-	c.expect("open", func(l sdkLine) bool { return l.Kind == "open" })
+	c.expectOpen("open")
 	jsonEqual(t, "init data", c.expectEvent("raw", "init"), `[{"id":1,"text":"apple"}]`)
 
 	storetest.Exec(t, u, `INSERT INTO messages (text, author) VALUES ('cherry', 'ann')`)    // id 4: no "app"
@@ -238,8 +247,5 @@ func TestDirectusSDKSearch(t *testing.T) {
 		t.Fatalf("update out of the search: %v, want a delete with reason leave", l.Msg)
 	}
 	jsonEqual(t, "leave data", l.Msg["data"], `[1]`)
-	c.command("exit")
-	if code := c.p.wait(10 * time.Second); code != 0 {
-		t.Fatalf("SDK client exit code %d\nstderr:\n%s", code, c.p.stderr)
-	}
+	c.exit()
 }
